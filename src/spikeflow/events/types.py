@@ -1,0 +1,47 @@
+"""The event array type, the sensor size and the error raised for malformed event files.
+
+Events are numpy structured arrays with fields ``x, y, t, p`` (tonic-compatible names), sorted by
+``t``; ``t`` is int64 microseconds, ``p`` is 0 (OFF) or 1 (ON).
+
+    >>> ev = make_events(x=[1, 2], y=[0, 3], t=[10, 20], p=[1, 0])
+    >>> ev.dtype.names, int(ev["t"][-1])
+    (('x', 'y', 't', 'p'), 20)
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+EVENT_DTYPE = np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "<i1")])
+
+
+class SensorSize(NamedTuple):
+    """Sensor geometry: ``width`` (x range), ``height`` (y range), number of ``polarities``."""
+
+    width: int
+    height: int
+    polarities: int
+
+
+class EventFormatError(ValueError):
+    """A malformed event file: the message names the file, the byte offset and what was expected."""
+
+    def __init__(self, path: object, offset: int | None, message: str) -> None:
+        where = f"{path}" + (f" at byte {offset}" if offset is not None else "")
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.offset = offset
+
+
+def make_events(x, y, t, p) -> np.ndarray:
+    """Build an event array (sorted by ``t``, stable) from four equal-length sequences."""
+    x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
+    n = len(t)
+    if not (len(x) == len(y) == len(p) == n):
+        raise ValueError(f"x, y, t, p must have equal lengths, got {len(x)}, {len(y)}, {n}, {len(p)}")
+    ev = np.empty(n, dtype=EVENT_DTYPE)
+    ev["x"], ev["y"], ev["t"], ev["p"] = x, y, t, p
+    if n > 1 and np.any(np.diff(ev["t"]) < 0):
+        ev = ev[np.argsort(ev["t"], kind="stable")]
+    return ev

@@ -1,0 +1,1 @@
+"""spikeflow.functional._kernels."""

@@ -1,0 +1,1 @@
+"""Small leaf helpers (import nothing else from spikeflow)."""
