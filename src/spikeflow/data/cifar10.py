@@ -1,0 +1,125 @@
+"""CIFAR-10 from the official python batches, read with a restricted unpickler; registered as
+``cifar10``.
+
+Files (from ``cifar-10-python.tar.gz``, https://www.cs.toronto.edu/~kriz/cifar.html), under
+``root`` or ``root/cifar-10-batches-py`` (or ``$SPIKEFLOW_CIFAR10``): ``data_batch_1`` ..
+``data_batch_5`` (train, 50000) and ``test_batch`` (10000). Each is a pickled dict with
+``data`` (uint8 ``[10000, 3072]``, channel-major RGB 32x32) and ``labels`` (list of int).
+
+The unpickler admits only what those files hold: dicts, lists, bytes/str, ints and numpy's
+array-reconstruction pieces (``numpy ... _reconstruct``, ``numpy.ndarray``, ``numpy.dtype``,
+``_codecs.encode``). Any other global (``os.system``, ``builtins.eval``, ...) is refused, so a
+tampered file cannot run code.
+"""
+from __future__ import annotations
+
+import codecs
+import functools
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spikeflow.data import register_dataset
+from spikeflow.data.mnist import resolve_root
+from spikeflow.data.static import build_split
+
+try:  # numpy >= 2
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # pragma: no cover - numpy 1.x
+    from numpy.core.multiarray import _reconstruct
+
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILES = ("test_batch",)
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,
+}
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler whose ``find_class`` admits only numpy array reconstruction (see module doc)."""
+
+    def __init__(self, file: io.BufferedIOBase, source: object = "<bytes>") -> None:
+        super().__init__(file, encoding="bytes")
+        self.source = source
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"{self.source}: refusing to unpickle global {module}.{name} (only plain data and "
+                f"numpy arrays are allowed in a CIFAR-10 batch)") from None
+
+
+def safe_load(data: bytes, source: object = "<bytes>") -> Any:
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`."""
+    return RestrictedUnpickler(io.BytesIO(data), source).load()
+
+
+def read_batch(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 batch file -> (images uint8 ``[N, 32, 32, 3]``, labels int64 ``[N]``)."""
+    path = Path(path)
+    try:
+        obj = safe_load(path.read_bytes(), path)
+    except pickle.UnpicklingError:
+        raise
+    except Exception as err:  # truncated / garbage bytes
+        raise ValueError(f"{path}: not a readable CIFAR-10 pickle batch ({type(err).__name__}: {err})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a dict, got {type(obj).__name__}")
+    d = {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+    data, labels = d.get("data"), d.get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise ValueError(f"{path}: 'data' must be a uint8 array [N, 3072], got "
+                         f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}")
+    labels = np.asarray(labels, dtype=np.int64) if isinstance(labels, list) else None
+    if labels is None or labels.shape != (data.shape[0],) or labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
+        raise ValueError(f"{path}: 'labels' must be a list of {data.shape[0]} ints in 0..9")
+    return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+@functools.lru_cache(maxsize=4)
+def _load(folder: str, train: bool, mtime: float) -> tuple[np.ndarray, np.ndarray]:
+    parts = [read_batch(Path(folder) / f) for f in (TRAIN_FILES if train else TEST_FILES)]
+    images = np.ascontiguousarray(np.concatenate([p[0] for p in parts]))
+    return images, np.concatenate([p[1] for p in parts])
+
+
+def load_cifar10(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[N, 32, 32, 3]`` and labels of one split; names the missing files otherwise."""
+    names = TRAIN_FILES if train else TEST_FILES
+    for folder in (root, root / "cifar-10-batches-py"):
+        if all((folder / n).is_file() for n in names):
+            images, labels = _load(str(folder), train, max((folder / n).stat().st_mtime for n in names))
+            expected = 50000 if train else 10000
+            if len(labels) != expected:
+                raise ValueError(f"{folder}: expected {expected} {'train' if train else 'test'} images, "
+                                 f"got {len(labels)}")
+            return images, labels
+    raise FileNotFoundError(
+        f"cifar10: missing {', '.join(names)} under {root.resolve()} (or its cifar-10-batches-py/); "
+        "extract cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and pass "
+        "root=<folder> (or set $SPIKEFLOW_CIFAR10)")
+
+
+@register_dataset("cifar10")
+def cifar10(root: str | os.PathLike | None = None, split: str = "train", **options: Any):
+    """CIFAR-10 (50k / 10k, 32x32 RGB). Items ``([3, 32, 32] float32, label)``.
+
+    Defaults: PLIF augmentation on train/val (RandomCrop(32, pad 4) + horizontal flip) and
+    per-channel normalisation. Options as :func:`spikeflow.data.mnist.mnist`.
+    """
+    base = resolve_root(root, "SPIKEFLOW_CIFAR10", ())
+    return build_split("cifar10", split, lambda train: load_cifar10(base, train), CLASSES, **options)
+
+
+__all__ = ["RestrictedUnpickler", "safe_load", "read_batch", "load_cifar10", "cifar10", "CLASSES"]
