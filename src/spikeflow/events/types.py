@@ -34,6 +34,29 @@ class EventFormatError(ValueError):
         self.offset = offset
 
 
+def empty_events(n: int = 0) -> np.ndarray:
+    """A zero-filled event array of length ``n``."""
+    return np.zeros(n, dtype=EVENT_DTYPE)
+
+
+def as_events(array: np.ndarray, what: object = "events") -> np.ndarray:
+    """Convert a structured array with fields ``x, y, t, p`` to ``EVENT_DTYPE`` (copy only if needed).
+
+    Raises ``ValueError`` naming ``what`` when a field is missing. Order is kept as given.
+    """
+    names = array.dtype.names or ()
+    missing = [k for k in ("x", "y", "t", "p") if k not in names]
+    if missing:
+        raise ValueError(f"{what}: expected a structured array with fields x, y, t, p; "
+                         f"missing {missing} (got fields {list(names)})")
+    if array.dtype == EVENT_DTYPE:
+        return array
+    out = np.empty(array.shape[0], dtype=EVENT_DTYPE)
+    for k in ("x", "y", "t", "p"):
+        out[k] = array[k]
+    return out
+
+
 def make_events(x, y, t, p) -> np.ndarray:
     """Build an event array (sorted by ``t``, stable) from four equal-length sequences."""
     x, y, t, p = (np.asarray(a) for a in (x, y, t, p))

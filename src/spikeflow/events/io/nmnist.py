@@ -45,11 +45,13 @@ def decode_nmnist(raw: np.ndarray, path: object = "<bytes>") -> np.ndarray:
     ev["y"] = rec[keep, 1]
     ev["t"] = ts[keep]
     ev["p"] = rec[keep, 2] >> 7
+    if ev.size > 1 and np.any(np.diff(ev["t"]) < 0):
+        ev = ev[np.argsort(ev["t"], kind="stable")]
     return ev
 
 
 def read_nmnist(path: str | os.PathLike) -> np.ndarray:
-    """Read an ATIS ``.bin`` file (memory-mapped) into an event array sorted by ``t``."""
+    """Read an ATIS ``.bin`` file into an event array sorted by ``t``."""
     path = Path(path)
     size = path.stat().st_size
     raw = np.fromfile(path, dtype=np.uint8) if size else np.zeros(0, np.uint8)
