@@ -1,1 +1,30 @@
-"""spikeflow.layers."""
+"""spikeflow.layers: time-aware blocks for time-first ``[T, B, ...]`` sequences.
+
+* :class:`SeqToBatch` folds ``T`` into the batch for stateless layers (Conv, BN, pooling, Linear).
+* :class:`TimeDropout` one dropout mask over all steps; :class:`VotingLayer` class-group averaging.
+* Synapse filters of snn-iir with explicit state: :class:`DualExpSynapse`, :class:`LowPassSynapse`,
+  :class:`DualExpReadout` (fused numba kernels on CPU), on the :class:`StatefulFilter` base.
+* Recurrent baselines :class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`ConvRNN`, :class:`ConvLSTM`,
+  :class:`ConvGRU`, all subclasses of :class:`RecurrentBaseline`.
+"""
+from spikeflow.layers.conv_recurrent import (
+    ConvGRU, ConvGRUCell, ConvLSTM, ConvLSTMCell, ConvRNN, ConvRNNCell,
+)
+from spikeflow.layers.dropout import TimeDropout, time_dropout, time_dropout_mask
+from spikeflow.layers.recurrent import (
+    GRU, LSTM, RNN, HiddenState, LSTMState, RecurrentBaseline, RecurrentSpec,
+)
+from spikeflow.layers.seq_to_batch import SeqToBatch, fold_time, unfold_time
+from spikeflow.layers.stateful import StatefulFilter
+from spikeflow.layers.synapse import DualExpReadout, DualExpSynapse, LowPassSynapse
+from spikeflow.layers.voting import VotingLayer
+
+__all__ = [
+    "SeqToBatch", "fold_time", "unfold_time",
+    "TimeDropout", "time_dropout", "time_dropout_mask",
+    "VotingLayer",
+    "StatefulFilter", "DualExpSynapse", "LowPassSynapse", "DualExpReadout",
+    "RecurrentBaseline", "RecurrentSpec", "HiddenState", "LSTMState",
+    "RNN", "LSTM", "GRU", "ConvRNN", "ConvLSTM", "ConvGRU",
+    "ConvRNNCell", "ConvLSTMCell", "ConvGRUCell",
+]

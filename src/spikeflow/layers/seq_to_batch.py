@@ -1,0 +1,57 @@
+"""Fold time into the batch so stateless layers run once per sequence.
+
+``SeqToBatch(module)`` maps ``[T, B, ...] -> module([T*B, ...]) -> [T, B, ...]``. The fold and unfold
+are views (no copies) whenever the ``T`` and ``B`` dims of ``x`` are contiguous with each other,
+which holds for contiguous and channels-last-per-step tensors; the module sees an ordinary batch, so
+Conv2d / BatchNorm2d (statistics over all ``T*B`` samples) / pooling / Linear / Flatten / Dropout run
+one big call instead of ``T`` small ones.
+
+>>> import torch
+>>> from torch import nn
+>>> layer = SeqToBatch(nn.Conv2d(2, 8, 3, padding=1), nn.BatchNorm2d(8))
+>>> layer(torch.rand(4, 3, 2, 16, 16)).shape
+torch.Size([4, 3, 8, 16, 16])
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+__all__ = ["SeqToBatch", "fold_time", "unfold_time"]
+
+
+def fold_time(x: Tensor) -> Tensor:
+    """``[T, B, ...] -> [T*B, ...]`` (a view when possible)."""
+    if not isinstance(x, Tensor) or x.dim() < 2:
+        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"x must have shape [T, B, ...] (at least 2 dims), got {shape}")
+    return x.flatten(0, 1)
+
+
+def unfold_time(y: Tensor, steps: int, batch: int) -> Tensor:
+    """``[T*B, ...] -> [T, B, ...]`` (always a view)."""
+    if y.dim() < 1 or y.shape[0] != steps * batch:
+        raise ValueError(
+            f"expected the module output to keep the folded batch dim T*B = {steps}*{batch} = "
+            f"{steps * batch}, got shape {tuple(y.shape)}"
+        )
+    return y.unflatten(0, (steps, batch))
+
+
+class SeqToBatch(nn.Module):
+    """Run a stateless module on every time step at once.
+
+    Args:
+        *modules: one module, or several that are chained in an ``nn.Sequential``.
+
+    Shape: ``[T, B, *in] -> [T, B, *out]`` where the module maps ``[N, *in] -> [N, *out]``.
+    """
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()
+        if not modules or not all(isinstance(m, nn.Module) for m in modules):
+            raise ValueError(f"SeqToBatch needs one or more nn.Module arguments, got {modules!r}")
+        self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
+
+    def forward(self, x: Tensor) -> Tensor:
+        T, B = x.shape[:2] if isinstance(x, Tensor) and x.dim() >= 2 else (0, 0)
+        return unfold_time(self.module(fold_time(x)), T, B)
