@@ -7,8 +7,8 @@ Files (from ``cifar-10-python.tar.gz``, https://www.cs.toronto.edu/~kriz/cifar.h
 ``data`` (uint8 ``[10000, 3072]``, channel-major RGB 32x32) and ``labels`` (list of int).
 
 The unpickler admits only what those files hold: dicts, lists, bytes/str, ints and numpy's
-array-reconstruction pieces (``numpy ... _reconstruct``, ``numpy.ndarray``, ``numpy.dtype``,
-``_codecs.encode``). Any other global (``os.system``, ``builtins.eval``, ...) is refused, so a
+array-reconstruction pieces (``numpy ... _reconstruct``, ``_frombuffer``, ``numpy.ndarray``,
+``numpy.dtype``, ``_codecs.encode``). Any other global (``os.system``, ``builtins.eval``, ...) is refused, so a
 tampered file cannot run code.
 """
 from __future__ import annotations
@@ -29,15 +29,20 @@ from spikeflow.data.static import build_split
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
+    from numpy._core.numeric import _frombuffer
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core.multiarray import _reconstruct
+    from numpy.core.numeric import _frombuffer
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
+COUNTS = {True: 50000, False: 10000}
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
     ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy.core.numeric", "_frombuffer"): _frombuffer,  # pickle protocol 5
+    ("numpy._core.numeric", "_frombuffer"): _frombuffer,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): codecs.encode,
@@ -100,7 +105,7 @@ def load_cifar10(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
     for folder in (root, root / "cifar-10-batches-py"):
         if all((folder / n).is_file() for n in names):
             images, labels = _load(str(folder), train, max((folder / n).stat().st_mtime for n in names))
-            expected = 50000 if train else 10000
+            expected = COUNTS[train]
             if len(labels) != expected:
                 raise ValueError(f"{folder}: expected {expected} {'train' if train else 'test'} images, "
                                  f"got {len(labels)}")
