@@ -81,3 +81,54 @@ def test_bad_arguments():
         conv_rnn_macs_per_step(2, 4, (8, 8), 3, "lstm", padding=0)
     with pytest.raises(ValueError, match="groups"):
         conv_dense_macs(3, 4, (5, 5), 3, groups=2)
+
+
+def _baselines():
+    layers = pytest.importorskip("spikeflow.layers")
+    if not hasattr(layers, "ConvLSTM"):
+        pytest.skip("spikeflow.layers has no recurrent baselines yet")
+    return layers
+
+
+@pytest.mark.parametrize("name,mode", [("RNN", "rnn"), ("LSTM", "lstm"), ("GRU", "gru")])
+def test_spikeflow_recurrent_baselines(name, mode):
+    layers = _baselines()
+    m = getattr(layers, name)(2 * 3 * 3, 7, num_layers=2)
+    T, B = 4, 3
+    ops = synops(m, torch.randn(T, B, 2, 3, 3))
+    assert ops == {"ac": 0.0, "mac": float(T * rnn_macs_per_step(18, 7, mode, 2))}
+
+
+@pytest.mark.parametrize("name,mode,hidden_convs", [
+    ("ConvRNN", "rnn", ("hidden_conv",)), ("ConvLSTM", "lstm", ("hidden_conv",)),
+    ("ConvGRU", "gru", ("hidden_conv", "candidate_conv")),
+])
+def test_spikeflow_conv_recurrent_baselines(name, mode, hidden_convs):
+    from spikeflow.metrics import conv_fanout_map
+
+    layers = _baselines()
+    m = getattr(layers, name)(2, 4, kernel_size=3, num_layers=2)
+    T, B, H, W = 3, 2, 6, 5
+    ops = synops(m, torch.randn(T, B, 2, H, W))
+    # independent count: dense fan-out sums of every convolution the cells run per step
+    per_step = 0
+    for cell in m.cells:
+        c_in = cell.input_conv.in_channels
+        per_step += int(conv_fanout_map(cell.input_conv, (c_in, H, W)).sum())
+        for conv_name in hidden_convs:
+            conv = getattr(cell, conv_name)
+            per_step += int(conv_fanout_map(conv, (4, H, W)).sum())
+        per_step += {"rnn": 0, "lstm": 3, "gru": 3}[mode] * 4 * H * W
+    assert ops["mac"] == T * per_step
+    assert ops["mac"] == T * conv_rnn_macs_per_step(2, 4, (H, W), 3, mode, num_layers=2)
+
+
+def test_recorder_names_outer_baseline():
+    layers = _baselines()
+    from spikeflow.metrics import SpikeRecorder
+
+    net = nn.ModuleDict({"lstm": layers.LSTM(3, 5), "conv": layers.ConvGRU(2, 4)})
+    with SpikeRecorder(net) as rec:
+        net["lstm"](torch.randn(2, 1, 3))
+        net["conv"](torch.randn(2, 1, 2, 4, 4))
+    assert [(r.name, r.kind, r.neurons) for r in rec] == [("lstm", "recurrent", 5), ("conv", "recurrent", 64)]

@@ -131,28 +131,29 @@ def is_recurrent_module(module: nn.Module) -> bool:
     return isinstance(module, RecurrentBaseline)
 
 
+def is_inside(name: str, prefixes: list[str]) -> bool:
+    """True when module ``name`` lies strictly inside one of the modules named in ``prefixes``."""
+    return any(name != p and (p == "" or name.startswith(p + ".")) for p in prefixes)
+
+
 def find_layers(model: nn.Module, recurrent: bool = True) -> list[tuple[str, nn.Module, str]]:
     """``(name, module, kind)`` of the layers a recorder hooks, in module order.
 
     Spiking: the outermost :class:`BaseNeuron` modules (a neuron nested in a neuron is one layer).
-    Recurrent: the innermost recurrent modules (a stacked baseline built from per-layer modules is
-    recorded layer by layer; a wrapper around ``nn.LSTM`` is recorded once).
+    Recurrent: the outermost recurrent modules (a wrapper around ``nn.LSTM`` is one layer); a stacked
+    recurrent module is recorded through its output, i.e. the hidden activations of its last layer.
     """
     found: list[tuple[str, nn.Module, str]] = []
-    neuron_prefixes: list[str] = []
+    prefixes: list[str] = []
     for name, module in model.named_modules():
-        if any(name.startswith(p + ".") for p in neuron_prefixes):
+        if is_inside(name, prefixes):
             continue
         if isinstance(module, BaseNeuron):
             found.append((name, module, SPIKING))
-            neuron_prefixes.append(name)
+            prefixes.append(name)
         elif recurrent and is_recurrent_module(module) and not isinstance(module, nn.RNNCellBase):
-            has_inner = any(
-                is_recurrent_module(m) and not isinstance(m, nn.RNNCellBase)
-                for n, m in module.named_modules() if n
-            )
-            if not has_inner:
-                found.append((name, module, RECURRENT))
+            found.append((name, module, RECURRENT))
+            prefixes.append(name)
     return found
 
 

@@ -30,7 +30,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from spikeflow.metrics.recorder import is_recurrent_module
+from spikeflow.metrics.recorder import is_inside, is_recurrent_module
 from spikeflow.metrics.recurrent_ops import conv_rnn_macs_per_step, rnn_macs_per_step
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -212,7 +212,7 @@ def _find_connections(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
     found: list[tuple[str, nn.Module, str]] = []
     recurrent_prefixes: list[str] = []
     for name, module in model.named_modules():
-        if any(name == p or name.startswith(p + ".") for p in recurrent_prefixes):
+        if is_inside(name, recurrent_prefixes):
             continue
         if is_recurrent_module(module):
             found.append((name, module, "recurrent"))
