@@ -34,7 +34,12 @@ ShapeLike = Union[int, Sequence[int]]
 
 
 def _as_shape(shape: ShapeLike) -> torch.Size:
-    dims = (shape,) if isinstance(shape, int) else tuple(shape)
+    if isinstance(shape, int):
+        dims: tuple = (shape,)
+    elif isinstance(shape, (tuple, list, torch.Size)):
+        dims = tuple(shape)
+    else:
+        dims = (None,)
     if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims):
         raise ValueError(f"shape must be a positive int or a sequence of positive ints, got {shape!r}")
     return torch.Size(dims)

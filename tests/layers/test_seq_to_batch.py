@@ -1,0 +1,94 @@
+"""SeqToBatch: one call on [T*B, ...] equals the per-step loop; views, not copies."""
+import pytest
+import torch
+from torch import nn
+
+from spikeflow.layers import SeqToBatch, fold_time, unfold_time
+
+
+def per_step(module, x):
+    return torch.stack([module(x[t]) for t in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make,shape", [
+    (lambda: nn.Conv2d(2, 4, 3, padding=1), (5, 3, 2, 8, 8)),
+    (lambda: nn.MaxPool2d(2), (5, 3, 2, 8, 8)),
+    (lambda: nn.AvgPool2d(2), (5, 3, 2, 8, 8)),
+    (lambda: nn.Flatten(), (5, 3, 2, 4, 4)),
+    (lambda: nn.Linear(6, 7), (5, 3, 6)),
+    (lambda: nn.BatchNorm2d(2).eval(), (5, 3, 2, 4, 4)),
+    (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 4)), (4, 2, 2, 4, 4)),
+])
+def test_equals_per_step_loop_exactly(make, shape, dtype):
+    module = make().to(dtype)
+    with torch.no_grad():  # give BatchNorm non-trivial statistics
+        for name, buf in module.named_buffers():
+            if name.endswith("running_mean") or name.endswith("running_var"):
+                buf.copy_(torch.rand_like(buf) + 0.5)
+    x = torch.randn(shape, dtype=dtype)
+    y = SeqToBatch(module)(x)
+    assert y.dtype == dtype
+    assert torch.equal(y, per_step(module, x))
+
+
+def test_several_modules_are_chained():
+    conv, bn = nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3)
+    layer = SeqToBatch(conv, bn)
+    assert isinstance(layer.module, nn.Sequential) and layer.module[0] is conv and layer.module[1] is bn
+    x = torch.randn(4, 2, 2, 5, 5)
+    assert torch.equal(layer(x), bn(conv(x.flatten(0, 1))).unflatten(0, (4, 2)))
+
+
+def test_batchnorm_training_uses_statistics_of_all_steps():
+    bn = nn.BatchNorm2d(2, momentum=1.0)
+    x = torch.randn(6, 3, 2, 4, 4, dtype=torch.float64)
+    bn.double()
+    y = SeqToBatch(bn)(x)
+    expected_mean = x.mean(dim=(0, 1, 3, 4))
+    torch.testing.assert_close(bn.running_mean, expected_mean, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y.mean(dim=(0, 1, 3, 4)), torch.zeros(2, dtype=torch.float64), atol=1e-12, rtol=0)
+    assert int(bn.num_batches_tracked) == 1
+
+
+def test_fold_and_unfold_are_views():
+    x = torch.randn(4, 3, 2, 5, 5)
+    assert SeqToBatch(nn.Identity())(x).data_ptr() == x.data_ptr()
+    folded = fold_time(x)
+    assert folded.data_ptr() == x.data_ptr() and folded.shape == (12, 2, 5, 5)
+    assert unfold_time(folded, 4, 3)._base is not None
+
+
+def test_channels_last_steps_stay_views_and_conv_matches():
+    T, B, C, H, W = 3, 2, 4, 6, 6
+    x = torch.randn(T, B, H, W, C).permute(0, 1, 4, 2, 3)  # channels-last storage of every step
+    folded = fold_time(x)
+    assert folded.data_ptr() == x.data_ptr()
+    assert folded.is_contiguous(memory_format=torch.channels_last)
+    conv = nn.Conv2d(C, 5, 3, padding=1).to(memory_format=torch.channels_last)
+    y = SeqToBatch(conv)(x)
+    assert y.shape == (T, B, 5, H, W)
+    torch.testing.assert_close(y, per_step(conv, x.contiguous()), rtol=1e-5, atol=1e-6)
+
+
+def test_gradients_flow_through():
+    conv = nn.Conv2d(1, 2, 3)
+    x = torch.randn(3, 2, 1, 5, 5, requires_grad=True)
+    SeqToBatch(conv)(x).sum().backward()
+    assert x.grad is not None and conv.weight.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="nn.Module"):
+        SeqToBatch()
+    with pytest.raises(ValueError, match="nn.Module"):
+        SeqToBatch(lambda t: t)
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        SeqToBatch(nn.Identity())(torch.zeros(5))
+
+    class SumBatch(nn.Module):
+        def forward(self, x):
+            return x.sum(0, keepdim=True)
+
+    with pytest.raises(ValueError, match="T\\*B"):
+        SeqToBatch(SumBatch())(torch.zeros(3, 2, 4))
