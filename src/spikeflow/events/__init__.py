@@ -1,5 +1,33 @@
-"""Event streams: types, file I/O, event->frame integration, transforms, DVS emulator (numpy only)."""
-from spikeflow.events import io
-from spikeflow.events.types import EVENT_DTYPE, EventFormatError, SensorSize, make_events
+"""Event streams: types, file I/O, event->frame integration, transforms (numpy only).
 
-__all__ = ["EVENT_DTYPE", "EventFormatError", "SensorSize", "make_events", "io"]
+``spikeflow.events.transforms`` and ``spikeflow.events.emulator`` are imported on first access.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from spikeflow.events import io
+from spikeflow.events.frames import FrameSpec, Integrated, frames_from_spec, integrate, to_frames
+from spikeflow.events.types import (
+    EVENT_DTYPE,
+    EventFormatError,
+    SensorSize,
+    as_events,
+    empty_events,
+    make_events,
+)
+
+_LAZY = ("transforms", "emulator")
+
+__all__ = ["EVENT_DTYPE", "EventFormatError", "SensorSize", "make_events", "as_events",
+           "empty_events", "io", "to_frames", "FrameSpec", "Integrated", "integrate",
+           "frames_from_spec", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f"spikeflow.events.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'spikeflow.events' has no attribute {name!r}")
