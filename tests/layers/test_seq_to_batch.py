@@ -47,7 +47,8 @@ def test_batchnorm_training_uses_statistics_of_all_steps():
     y = SeqToBatch(bn)(x)
     expected_mean = x.mean(dim=(0, 1, 3, 4))
     torch.testing.assert_close(bn.running_mean, expected_mean, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(y.mean(dim=(0, 1, 3, 4)), torch.zeros(2, dtype=torch.float64), atol=1e-12, rtol=0)
+    zeros = torch.zeros(2, dtype=torch.float64)
+    torch.testing.assert_close(y.mean(dim=(0, 1, 3, 4)), zeros, atol=1e-12, rtol=0)
     assert int(bn.num_batches_tracked) == 1
 
 

@@ -81,7 +81,10 @@ def low_pass_coefficient(tau: float) -> float:
 
 
 def readout_gain(tau_m: float = 8.0, tau_s: float = 2.0) -> float:
-    """``v0 = eta^{eta/(eta-1)} / (eta-1)``, ``eta = tau_m/tau_s``: peak of ``v0 (e^{-t/tau_m} - e^{-t/tau_s})`` is 1."""
+    """``v0 = eta^{eta/(eta-1)} / (eta-1)``, ``eta = tau_m/tau_s``.
+
+    With it the continuous-time peak of ``v0 (e^{-t/tau_m} - e^{-t/tau_s})`` is exactly 1.
+    """
     check_time_constants(tau_m, tau_s)
     eta = tau_m / tau_s
     return eta ** (eta / (eta - 1.0)) / (eta - 1.0)

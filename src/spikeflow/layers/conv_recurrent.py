@@ -44,7 +44,7 @@ def _odd_pair(kernel_size: KernelSize) -> tuple[int, int]:
 
 
 class _ConvCell(nn.Module, ABC):
-    """One layer: ``input_conv`` (``C_in -> G C_h``, bias) and ``hidden_conv`` (``C_h -> G' C_h``, no bias)."""
+    """One layer: ``input_conv`` (``C_in -> G C_h``, with bias), ``hidden_conv`` (``C_h -> G' C_h``)."""
 
     hidden_gates: int  # output channels of hidden_conv in units of C_h
 
@@ -72,7 +72,8 @@ class _ConvCell(nn.Module, ABC):
     def step(self, xg: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One step from the input-convolution output ``xg = input_conv(x[t])``: ``(h, state)``."""
 
-    def forward(self, x: Tensor, state: Optional[tuple[Tensor, ...]] = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def forward(self, x: Tensor, state: Optional[tuple[Tensor, ...]] = None
+                ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One step: ``x [B, C_in, H, W]`` -> ``(h [B, C_h, H, W], state)``; ``state=None`` = zeros."""
         if x.dim() != 4 or x.shape[1] != self.input_channels:
             raise ValueError(f"{type(self).__name__} expects x of shape [B, {self.input_channels}, H, W], "
@@ -218,7 +219,8 @@ class ConvLSTM(_ConvRecurrent):
 
     def __init__(self, input_channels: int, hidden_channels: int, kernel_size: KernelSize = 3,
                  num_layers: int = 1, bias: bool = True, dropout: float = 0.0) -> None:
-        super().__init__(ConvLSTMCell, input_channels, hidden_channels, kernel_size, num_layers, bias, dropout)
+        super().__init__(ConvLSTMCell, input_channels, hidden_channels, kernel_size, num_layers, bias,
+                         dropout)
 
 
 class ConvGRU(_ConvRecurrent):
@@ -226,4 +228,5 @@ class ConvGRU(_ConvRecurrent):
 
     def __init__(self, input_channels: int, hidden_channels: int, kernel_size: KernelSize = 3,
                  num_layers: int = 1, bias: bool = True, dropout: float = 0.0) -> None:
-        super().__init__(ConvGRUCell, input_channels, hidden_channels, kernel_size, num_layers, bias, dropout)
+        super().__init__(ConvGRUCell, input_channels, hidden_channels, kernel_size, num_layers, bias,
+                         dropout)

@@ -63,7 +63,8 @@ class DualExpSynapse(_ElementwiseFilter):
     """Dual-exponential IIR synapse, one trainable ``(a1, a2, b1)`` per input element.
 
     ``psp[t] = a1 psp[t-1] + a2 psp[t-2] + b1 x[t]`` initialised from ``tau_m``, ``tau_s`` (steps):
-    ``a1 = e^{-1/tau_m} + e^{-1/tau_s}``, ``a2 = -e^{-1/tau_m} e^{-1/tau_s}``, ``b1 = e^{-1/tau_m} - e^{-1/tau_s}``.
+    ``a1 = e^{-1/tau_m} + e^{-1/tau_s}``, ``a2 = -e^{-1/tau_m} e^{-1/tau_s}``,
+    ``b1 = e^{-1/tau_m} - e^{-1/tau_s}``.
 
     Args:
         shape: per-step feature shape (e.g. ``784`` or ``(32, 28, 28)``).
