@@ -40,7 +40,7 @@ import shutil
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
@@ -208,17 +208,28 @@ def emulate(images: np.ndarray, config: EmulatorConfig = EmulatorConfig(), ids: 
 
 def _split_per_image(pix: np.ndarray, t: np.ndarray, p: np.ndarray, b: int, sensor_wh: tuple[int, int],
                      cfg: EmulatorConfig, rngs: list[np.random.Generator]) -> list[np.ndarray]:
+    """Sort by (image, t, pixel, polarity) and cut per image.
+
+    The sort runs on one packed int64 key: equal keys mean identical events, so the (unstable,
+    fast) sort gives the same bytes however the images were batched.
+    """
     sw, sh = sensor_wh
-    img_idx = pix // (sw * sh)
+    npix, span = sw * sh, cfg.duration_us + 1
     t_us = np.clip(np.rint(t), 0, cfg.duration_us).astype(np.int64)
-    order = np.lexsort((t_us, img_idx))
-    bounds = np.searchsorted(img_idx[order], np.arange(b + 1))
+    if b * span * npix * 2 >= 2 ** 62:
+        raise ValueError(f"batch of {b} images is too large to sort at once; use a smaller chunk")
+    key = np.sort(((pix // npix * span + t_us) * npix + pix % npix) * 2 + p)
+    pol = (key & 1).astype(np.int8)
+    key >>= 1
+    local = key % npix
+    key //= npix
+    t_sorted, img_idx = key % span, key // span
+    bounds = np.searchsorted(img_idx, np.arange(b + 1))
     out = []
     for i in range(b):
-        sel = order[bounds[i]: bounds[i + 1]]
-        rem = pix[sel] % (sw * sh)
-        ev = np.empty(sel.size, dtype=EVENT_DTYPE)
-        ev["x"], ev["y"], ev["t"], ev["p"] = rem % sw, rem // sw, t_us[sel], p[sel]
+        a, z = bounds[i], bounds[i + 1]
+        ev = np.empty(z - a, dtype=EVENT_DTYPE)
+        ev["x"], ev["y"], ev["t"], ev["p"] = local[a:z] % sw, local[a:z] // sw, t_sorted[a:z], pol[a:z]
         if cfg.noise_rate_hz > 0:
             ev = _add_noise(ev, rngs[i], cfg, sensor_wh)
         out.append(ev)
@@ -256,14 +267,17 @@ def _work(task: tuple) -> int:
 
 def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
                     config: EmulatorConfig = EmulatorConfig(), *, workers: int | None = None,
-                    chunk_size: int = 256, progress: bool = True, overwrite: bool = False) -> Path:
+                    chunk_size: int = 64, progress: bool = True, overwrite: bool = False,
+                    start_method: str | None = None) -> Path:
     """Write an N-MNIST-format folder ``out_dir/<split>/<label>/<index>.bin`` from grey images.
 
     ``splits`` maps folder names (``"Train"``, ``"Test"``) to ``(images [N, h, w], labels [N])``.
     The folder appears atomically: everything is written into a temporary sibling folder (with a
     ``meta.json`` of the config and counts) that is renamed at the end, so an interrupted run
     leaves no partial ``out_dir``. ``workers`` processes (default: CPU count, 1 for small jobs)
-    share the chunks; the bytes do not depend on ``workers`` or ``chunk_size``.
+    share the chunks; the bytes do not depend on ``workers`` or ``chunk_size``. Workers start with
+    ``start_method`` (default ``"fork"`` where available: they run numpy only, never torch, and
+    fork works from notebooks and stdin; else ``"spawn"``).
     """
     out_dir = Path(out_dir)
     if out_dir.exists():
@@ -294,7 +308,9 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
                 events += _work(task)
                 bar.update(len(task[0]))
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            if start_method is None:
+                start_method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            with ProcessPoolExecutor(workers, mp_context=get_context(start_method)) as pool:
                 for task, n_ev in zip(tasks, pool.map(_work, tasks)):
                     events += n_ev
                     bar.update(len(task[0]))
