@@ -53,7 +53,7 @@ def digits_split_indices() -> tuple[np.ndarray, np.ndarray]:
 
 def upscale(images: np.ndarray, size: int) -> np.ndarray:
     """Bilinear resize of ``[N, h, w]`` float images to ``[N, size, size]`` (align_corners=False)."""
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
+    x = torch.from_numpy(np.array(images, dtype=np.float32, copy=True)).unsqueeze(1)
     return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).squeeze(1).numpy()
 
 

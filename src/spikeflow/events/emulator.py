@@ -61,11 +61,11 @@ class EmulatorConfig:
     amplitude_px: float | None = None  # saccade amplitude A; None = the sensor margin
     saccade_us: int = 100_000
     frames_per_saccade: int = 20
-    threshold: float = 0.25
+    threshold: float = 0.3
     threshold_sigma: float = 0.03
     refractory_us: int = 0
     noise_rate_hz: float = 0.0
-    background: float = 0.1
+    background: float = 0.2
     seed: int = 0
 
     def validate(self, image_hw: tuple[int, int]) -> tuple[int, int, float]:
@@ -180,7 +180,7 @@ def emulate(images: np.ndarray, config: EmulatorConfig = EmulatorConfig(), ids: 
 
     level = log_frame(0)
     ref = level.copy()
-    last = np.full(level.size, -np.inf)
+    last = np.full(level.size, -1e12)  # time of each pixel's last emitted event (µs)
     out_pix, out_t, out_p = [], [], []
     for k in range(len(offsets) - 1):
         nxt = log_frame(k + 1)
