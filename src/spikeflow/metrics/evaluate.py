@@ -192,6 +192,9 @@ def write_metrics_json(path: str | os.PathLike, metrics: dict[str, Any]) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(_jsonable(metrics), fh, indent=2, sort_keys=False)
             fh.write("\n")
