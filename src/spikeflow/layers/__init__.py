@@ -6,7 +6,9 @@
   :class:`DualExpReadout` (fused numba kernels on CPU), on the :class:`StatefulFilter` base.
 * Recurrent baselines :class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`ConvRNN`, :class:`ConvLSTM`,
   :class:`ConvGRU`, all subclasses of :class:`RecurrentBaseline`.
+* :class:`ASA` advanced spatial attention on membrane inputs (Yao et al. 2023).
 """
+from spikeflow.layers.attention import ASA
 from spikeflow.layers.conv_recurrent import (
     ConvGRU, ConvGRUCell, ConvLSTM, ConvLSTMCell, ConvRNN, ConvRNNCell,
 )
@@ -27,4 +29,5 @@ __all__ = [
     "RecurrentBaseline", "RecurrentSpec", "HiddenState", "LSTMState",
     "RNN", "LSTM", "GRU", "ConvRNN", "ConvLSTM", "ConvGRU",
     "ConvRNNCell", "ConvLSTMCell", "ConvGRUCell",
+    "ASA",
 ]
