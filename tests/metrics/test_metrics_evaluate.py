@@ -76,3 +76,16 @@ def test_errors(tmp_path):
 def test_json_is_strict(tmp_path):
     path = write_metrics_json(tmp_path / "x.json", {"a": float("nan"), "t": torch.tensor([1, 2])})
     assert json.loads(path.read_text()) == {"a": None, "t": [1, 2]}
+
+
+def test_accuracy_modes():
+    net = nn.Sequential(nn.Flatten(2), nn.Linear(64, 3))
+    loader = _loader(2)
+    with torch.no_grad():
+        outs = [net(x) for x, _ in loader]
+    last = sum(int((o[-1].argmax(1) == y).sum()) for o, (_, y) in zip(outs, loader)) / 8
+    assert evaluate_metrics(net, loader, accuracy="last", latency_repeats=0)["accuracy"] == last
+    none = evaluate_metrics(net, loader, accuracy="none", latency_repeats=0)
+    assert none["accuracy"] is None and none["samples"] == 8 and none["nasfr"] is None
+    with pytest.raises(ValueError, match="accuracy"):
+        evaluate_metrics(net, loader, accuracy="max")

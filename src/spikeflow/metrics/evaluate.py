@@ -3,7 +3,8 @@
 ``evaluate_metrics(model, loader, device)`` runs the model without gradients under a
 :class:`SpikeRecorder` and a :class:`SynOpCounter` and returns a JSON-ready dict:
 
-* ``accuracy`` (mean output over T, arg-max; labels as indices or one-hot), ``samples``;
+* ``accuracy`` (arg-max of the mean output over T or of the last step; labels as indices or
+  one-hot; None with ``accuracy="none"``), ``samples``;
 * ``nasfr``, per-layer ``layers`` rows (kind, neurons, firing rate, per-step rates, sparsity),
   ``activation_sparsity``;
 * ``synops``: per-sample ``ac``, ``mac``, ``dense`` and ``per_layer``; ``energy_pj`` per sample
@@ -46,10 +47,12 @@ def default_prepare(batch: Batch, device: torch.device) -> tuple[Tensor, Tensor]
     return batch[0].to(device), batch[1].to(device)
 
 
-def predictions(output: Tensor) -> Tensor:
-    """Class indices from a model output ``[T, B, K]`` (mean over T) or ``[B, K]``."""
+def predictions(output: Tensor, mode: str = "mean") -> Tensor:
+    """Class indices from a model output ``[T, B, K]`` (``mode`` "mean" over T or "last" step) or ``[B, K]``."""
+    if mode not in ("mean", "last"):
+        raise ValueError(f"accuracy mode must be 'mean', 'last' or 'none', got {mode!r}")
     if output.dim() == 3:
-        output = output.float().mean(dim=0)
+        output = output.float().mean(dim=0) if mode == "mean" else output[-1].float()
     if output.dim() != 2:
         raise ValueError(f"expected a model output [T, B, K] or [B, K], got {tuple(output.shape)}")
     return output.argmax(dim=1)
@@ -103,6 +106,7 @@ def evaluate_metrics(
     energy: EnergyModel = EnergyModel(),
     max_batches: Optional[int] = None,
     latency_repeats: int = 3,
+    accuracy: str = "mean",
 ) -> dict[str, Any]:
     """Evaluate ``model`` on ``loader`` and return every metric (see the module docstring).
 
@@ -112,7 +116,11 @@ def evaluate_metrics(
         energy: energy per AC / MAC in pJ.
         max_batches: stop after this many batches (None: the whole loader).
         latency_repeats: timed repeats for the latency figures (0 skips timing).
+        accuracy: "mean" (arg-max of the mean output over T), "last" (of the last step) or
+            "none" (no accuracy, e.g. sequence targets; ``accuracy`` is then None).
     """
+    if accuracy not in ("mean", "last", "none"):
+        raise ValueError(f"accuracy must be 'mean', 'last' or 'none', got {accuracy!r}")
     device = torch.device(device)
     net = _unwrap(model)
     was_training = net.training
@@ -129,14 +137,15 @@ def evaluate_metrics(
                 if first_x is None:
                     first_x = x
                 out = run(net, x)
-                correct += int((predictions(out) == labels_of(y).to(out.device)).sum())
-                seen += int(y.shape[0])
+                if accuracy != "none":
+                    correct += int((predictions(out, accuracy) == labels_of(y).to(out.device)).sum())
+                seen += int(x.shape[1])
         rec.all_reduce()
         ops.all_reduce()
         correct, seen = (int(v) for v in _reduce_sum([correct, seen]))
         if seen == 0:
             raise ValueError("evaluate_metrics: the loader yielded no batch")
-        result = _assemble(net, rec, ops, energy, correct, seen)
+        result = _assemble(net, rec, ops, energy, correct / seen if accuracy != "none" else None, seen)
         result["device"] = str(device)
         result["T"] = int(first_x.shape[0]) if first_x is not None else None
         if latency_repeats > 0 and first_x is not None:
@@ -151,13 +160,13 @@ def evaluate_metrics(
 
 
 def _assemble(net: nn.Module, rec: SpikeRecorder, ops: SynOpCounter, energy: EnergyModel,
-              correct: int, seen: int) -> dict[str, Any]:
+              acc: Optional[float], seen: int) -> dict[str, Any]:
     totals = ops.totals() if ops.samples else {"ac": 0.0, "mac": 0.0, "dense": 0.0}
     has_spikes = any(r.kind == SPIKING and r.elements > 0 for r in rec)
     has_any = any(r.elements > 0 for r in rec)
     rows = layer_summary(rec)
     return {
-        "accuracy": correct / seen,
+        "accuracy": acc,
         "samples": seen,
         "nasfr": nasfr(rec) if has_spikes else None,
         "firing_rates": {r["name"]: r["firing_rate"] for r in rows if r["kind"] == SPIKING},
