@@ -11,7 +11,7 @@ from spikeflow.events.io.gesture import (
     read_gesture_labels,
     slice_trial,
 )
-from spikeflow.events.io.hdf5 import read_hdf5, read_hdf5_sample, write_hdf5
+from spikeflow.events.io.hdf5 import read_hdf5, read_hdf5_label, read_hdf5_sample, write_hdf5
 from spikeflow.events.io.nmnist import decode_nmnist, encode_nmnist, read_nmnist, write_nmnist
 from spikeflow.events.io.numpy_io import (
     from_columns,
@@ -28,5 +28,5 @@ __all__ = [
     "read_aedat2", "write_aedat2", "encode_aedat2", "decode_aedat2",
     "read_dvs_gesture_trial", "read_gesture_labels", "slice_trial", "labels_path_for",
     "read_numpy", "write_npz", "write_npy", "load_object_array", "from_columns",
-    "read_hdf5", "read_hdf5_sample", "write_hdf5",
+    "read_hdf5", "read_hdf5_sample", "read_hdf5_label", "write_hdf5",
 ]

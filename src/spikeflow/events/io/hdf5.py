@@ -59,6 +59,21 @@ def read_hdf5_sample(path: str | os.PathLike, group: str | None = None
     return ev, label
 
 
+def read_hdf5_label(path: str | os.PathLike, group: str | None = None) -> int | None:
+    """Only the ``labels`` value of a sample file (None when absent), without reading events."""
+    path = Path(path)
+    try:
+        f = _h5py().File(path, "r")
+    except OSError as err:
+        raise EventFormatError(path, 0, f"not a readable HDF5 file ({err})") from err
+    with f:
+        node = f[group] if group else f
+        if "labels" not in node:
+            return None
+        lab = np.asarray(node["labels"][()]).reshape(-1)
+        return int(lab[0]) if lab.size else None
+
+
 def read_hdf5(path: str | os.PathLike, group: str | None = None) -> np.ndarray:
     """Events of one HDF5 sample file (see :func:`read_hdf5_sample`)."""
     return read_hdf5_sample(path, group)[0]
