@@ -1,3 +1,3 @@
 from spikeflow.cli import main
 
-main()
+raise SystemExit(main())

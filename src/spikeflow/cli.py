@@ -1,0 +1,83 @@
+"""The ``spikeflow`` command line: thin sub-commands discovered in :mod:`spikeflow.commands`.
+
+Every module ``spikeflow/commands/<name>.py`` exposing ``register(subparsers)`` adds one
+sub-command; nothing here needs editing to add one. ``register`` creates its parser with
+``subparsers.add_parser(...)`` and sets ``func`` (``args -> exit code``) with ``set_defaults``.
+Handlers import heavy modules lazily so ``spikeflow --help`` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from typing import Sequence
+
+import spikeflow
+
+DESCRIPTION = """\
+spikeflow: train, compare and measure spiking neural networks and recurrent baselines.
+
+examples:
+  spikeflow train                          # the built-in default job (PLIF SNN on n_digits)
+  spikeflow train configs/plif/nmnist.yaml --set train.epochs=5 data.root=/data/nmnist
+  spikeflow test runs/n_digits-plif_ndigits-20260101-120000
+  spikeflow data list
+  spikeflow bench
+"""
+
+#: errors shown as one line (exit code 2) instead of a traceback
+USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError)
+
+
+def discover_commands() -> list[str]:
+    """Names of the modules in :mod:`spikeflow.commands` (alphabetical)."""
+    import spikeflow.commands as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every discovered sub-command registered."""
+    parser = argparse.ArgumentParser(prog="spikeflow", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"spikeflow {spikeflow.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in discover_commands():
+        try:
+            module = importlib.import_module(f"spikeflow.commands.{name}")
+        except Exception as err:  # noqa: BLE001 - one broken command must not hide the others
+            print(f"warning: sub-command {name!r} is unavailable: {type(err).__name__}: {err}",
+                  file=sys.stderr)
+            continue
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``spikeflow`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        code = func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as err:
+        if os.environ.get("SPIKEFLOW_DEBUG"):
+            raise
+        print(f"spikeflow {args.command}: error: {err}\n(set SPIKEFLOW_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 2 if isinstance(err, ValueError) else 1
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

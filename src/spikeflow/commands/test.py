@@ -1,0 +1,43 @@
+"""``spikeflow test RUN_DIR_OR_CHECKPOINT [--split test]``."""
+from __future__ import annotations
+
+import json
+
+from spikeflow.commands import add_parser
+
+EXAMPLES = """\
+  spikeflow test runs/n_digits-plif_ndigits-20260101-120000      # best checkpoint, test split
+  spikeflow test runs/try1/checkpoint_last.pt --split val
+  spikeflow test runs/try1 --set data.root=/mnt/data/N-MNIST train.device=cpu
+  spikeflow test runs/mine --import my_models.py                  # a run of a plugin model
+"""
+
+
+def register(subparsers) -> None:
+    p = add_parser(subparsers, "test", "evaluate a run folder or checkpoint",
+                   "Evaluate a trained model (a run folder's checkpoint_best.pt, else\n"
+                   "checkpoint_last.pt, or a checkpoint file) on a split, using the config stored\n"
+                   "in the checkpoint. Writes metrics_test.json (accuracy, NASFR, firing rates,\n"
+                   "synaptic operations, energy) next to the checkpoint.", EXAMPLES)
+    p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--set", dest="sets", nargs="+", action="extend", default=[],
+                   metavar="KEY=VALUE", help="override keys of the stored config (e.g. data.root)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="module or .py file registering the run's model/dataset (checkpoints "
+                        "never import code themselves)")
+    p.add_argument("--no-metrics", action="store_true", help="skip metrics_test.json")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    from spikeflow.train import evaluate_checkpoint
+
+    res = evaluate_checkpoint(args.target, args.split, args.sets, args.imports,
+                              metrics=not args.no_metrics,
+                              echo=(lambda _: None) if args.json else print)
+    if args.json:
+        res.pop("metrics", None)
+        print(json.dumps(res, indent=2))
+    return 0

@@ -1,0 +1,434 @@
+"""Typed run configuration: dataclasses loaded from YAML and overridden with ``--set a.b=value``.
+
+A config has six sections (``data``, ``model``, ``optim``, ``schedule``, ``train``, ``run``). Every
+key is typed; unknown keys, wrong types and impossible values raise :class:`ConfigError` naming the
+dotted key path and what is allowed, before anything runs.
+
+Example:
+    >>> cfg = load_config(None, ["data.name=digits", "model.name=mlp", "optim.lr=0.01"], base={})
+    >>> cfg.optim.lr, cfg.train.epochs
+    (0.01, 10)
+    >>> try:
+    ...     load_config(None, ["data.name=digits", "model.name=mlp", "optim.lrr=1"], base={})
+    ... except ConfigError as err:
+    ...     print(str(err).split(";")[0])
+    unknown config key 'optim.lrr' (did you mean 'optim.lr'?)
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+LOSSES = ("mse_rate", "ce_count", "ce_mean", "ce_per_step", "mse_sequence")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "multistep", "cosine_restarts")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, has the wrong type or an impossible value."""
+
+
+@dataclass
+class DataConfig:
+    """``data.*``: which dataset, where its files are, and how it is split.
+
+    ``encoding``: ``none`` when dataset items are already sequences ``[T, ...]`` (event frames,
+    pre-encoded data); ``repeat``/``poisson`` encode static items ``[C, H, W]`` to ``T`` steps
+    per batch (:mod:`spikeflow.data.encoders`; needs ``T``).
+
+    ``val_split`` > 0 (or ``val_size``) holds out part of the training split as validation
+    (accuracy-B): ``val_method`` ``accuracy_b`` takes the last ``val_split`` of every class (PLIF,
+    seeds_spec R2.4), ``random`` a random subset seeded with ``split_seed`` (snn-iir R1.3). The
+    split is saved as ``split.json`` in the run folder and reused on resume.
+    """
+
+    name: Optional[str] = None
+    root: Optional[str] = None
+    T: Optional[int] = None
+    options: dict = field(default_factory=dict)
+    train_split: str = "train"
+    test_split: str = "test"
+    encoding: Literal["none", "repeat", "poisson"] = "none"
+    val_split: float = 0.0
+    val_size: Optional[int] = None
+    val_method: Literal["accuracy_b", "random"] = "accuracy_b"
+    split_seed: int = 42
+    eval_options: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        _require(self.name, "data.name", "a registered dataset name (see `spikeflow data list`)")
+        _positive(self.T, "data.T", allow_none=True)
+        if not 0.0 <= self.val_split < 1.0:
+            raise ConfigError(f"data.val_split must be in [0, 1), got {self.val_split}")
+        _positive(self.val_size, "data.val_size", allow_none=True)
+        if self.val_size is not None and self.val_method != "random":
+            raise ConfigError("data.val_size needs data.val_method=random (accuracy_b uses "
+                              "data.val_split, a fraction per class)")
+        if self.encoding != "none" and self.T is None:
+            raise ConfigError(f"data.encoding={self.encoding} needs data.T (number of steps)")
+
+    @property
+    def has_val(self) -> bool:
+        return self.val_split > 0 or self.val_size is not None
+
+
+@dataclass
+class ModelConfig:
+    """``model.*``: a registered model name and keyword options for its factory."""
+
+    name: Optional[str] = None
+    options: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        _require(self.name, "model.name", "a registered model name")
+
+
+@dataclass
+class OptimConfig:
+    """``optim.*``: optimizer and its hyper-parameters (``betas`` for Adam/AdamW, ``momentum`` for SGD)."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.0
+    nesterov: bool = False
+
+    def check(self) -> None:
+        _positive(self.lr, "optim.lr")
+        _nonneg(self.weight_decay, "optim.weight_decay")
+        _positive(self.eps, "optim.eps")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.betas}")
+        if not 0.0 <= self.momentum < 1.0:
+            raise ConfigError(f"optim.momentum must be in [0, 1), got {self.momentum}")
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ConfigError("optim.nesterov needs optim.name=sgd and optim.momentum > 0")
+
+
+@dataclass
+class ScheduleConfig:
+    """``schedule.*``: learning-rate schedule, stepped once per epoch.
+
+    ``cosine``: CosineAnnealingLR(T_max, eta_min) (T_max defaults to train.epochs);
+    ``multistep``: MultiStepLR(milestones, gamma); ``cosine_restarts``:
+    CosineAnnealingWarmRestarts(T_0, T_mult, eta_min) (T_0 defaults to train.epochs); ``constant``.
+    """
+
+    name: Literal["constant", "cosine", "multistep", "cosine_restarts"] = "constant"
+    T_max: Optional[int] = None
+    eta_min: float = 0.0
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    T_0: Optional[int] = None
+    T_mult: int = 1
+
+    def check(self) -> None:
+        _positive(self.T_max, "schedule.T_max", allow_none=True)
+        _positive(self.T_0, "schedule.T_0", allow_none=True)
+        _positive(self.T_mult, "schedule.T_mult")
+        _nonneg(self.eta_min, "schedule.eta_min")
+        _positive(self.gamma, "schedule.gamma")
+        if any(m <= 0 for m in self.milestones) or self.milestones != sorted(self.milestones):
+            raise ConfigError(
+                f"schedule.milestones must be increasing positive epochs, got {self.milestones}")
+
+
+@dataclass
+class TrainConfig:
+    """``train.*``: the loop. ``batch_size`` is the GLOBAL batch (split evenly over DDP ranks).
+
+    ``loss``: ``mse_rate`` MSE(mean_T out, one-hot) (PLIF/ASA/He2020), ``ce_count`` CE(sum_T out)
+    (snn-iir), ``ce_mean`` CE(mean_T out), ``ce_per_step`` mean_t CE(out[t]), ``mse_sequence``
+    MSE on the (optionally dual-exp filtered) output sequence (associative memory).
+    ``accuracy``: ``mean`` argmax of the mean over T (= of the sum), ``last`` of the last step,
+    ``none`` for regression (the best epoch is then the lowest loss).
+    """
+
+    epochs: int = 10
+    batch_size: int = 32
+    eval_batch_size: Optional[int] = None
+    seed: int = 0
+    quiet: bool = False
+    device: str = "auto"
+    loss: Literal["mse_rate", "ce_count", "ce_mean", "ce_per_step", "mse_sequence"] = "ce_mean"
+    loss_options: dict = field(default_factory=dict)
+    accuracy: Literal["mean", "last", "none"] = "mean"
+    grad_clip: Optional[float] = None
+    amp: bool = False
+    compile: bool = False
+    deterministic: bool = False
+    num_workers: int = 0
+    drop_last: bool = False
+    threads: Optional[int] = None
+
+    def check(self) -> None:
+        _positive(self.epochs, "train.epochs")
+        _positive(self.batch_size, "train.batch_size")
+        _positive(self.eval_batch_size, "train.eval_batch_size", allow_none=True)
+        _positive(self.grad_clip, "train.grad_clip", allow_none=True)
+        _nonneg(self.num_workers, "train.num_workers")
+        _positive(self.threads, "train.threads", allow_none=True)
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be >= 0, got {self.seed}")
+        dev = self.device
+        if not (dev in ("auto", "cpu", "cuda") or dev.startswith("cuda:") and dev[5:].isdigit()):
+            raise ConfigError(f"train.device must be auto, cpu, cuda or cuda:N, got {dev!r}")
+        from spikeflow.train.losses import check_loss_options  # noqa: PLC0415
+
+        try:
+            check_loss_options(self.loss, self.loss_options)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if self.loss == "mse_sequence" and self.accuracy != "none":
+            raise ConfigError("train.loss=mse_sequence is a regression loss: set train.accuracy=none")
+
+
+@dataclass
+class RunConfig:
+    """``run.*``: naming and where run folders go; ``imports`` are extra modules or ``.py`` files
+    imported before building (user models/datasets that register themselves)."""
+
+    name: Optional[str] = None
+    dir: str = "runs"
+    imports: list[str] = field(default_factory=list)
+    tensorboard: bool = True
+    log_firing_rates: bool = True
+
+    def check(self) -> None:
+        if self.name is not None and (not self.name or "/" in self.name or self.name in (".", "..")):
+            raise ConfigError(f"run.name must be a plain folder name, got {self.name!r}")
+
+
+@dataclass
+class Config:
+    """The whole resolved configuration of one run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def check(self) -> None:
+        for f in dataclasses.fields(self):
+            getattr(self, f.name).check()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (YAML/JSON/``torch.save(weights_only)`` safe)."""
+        return copy.deepcopy(dataclasses.asdict(self))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# ----------------------------------------------------------------------------- building / checks
+
+
+def _require(value: Any, key: str, what: str) -> None:
+    if value in (None, ""):
+        raise ConfigError(f"config key {key} is required ({what})")
+
+
+def _positive(value: Any, key: str, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _nonneg(value: Any, key: str) -> None:
+    if value < 0:
+        raise ConfigError(f"{key} must be >= 0, got {value}")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is Union:
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return f"a list of {_type_name(inner)}"
+    if tp is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
+            dict: "a mapping", Any: "anything"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` (ints are accepted for floats)."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"config key {key}: expected {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin is Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                pass
+        raise bad
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"config key {key}: got {value!r}; allowed: "
+                              + ", ".join(str(a) for a in typing.get_args(tp)))
+        return value
+    if origin is list:
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise bad
+        (inner,) = typing.get_args(tp) or (Any,)
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if tp is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise bad
+        return copy.deepcopy(value)
+    raise bad  # pragma: no cover - every annotation above is handled
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section {prefix or '<root>'} must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
+            raise ConfigError(f"unknown config key '{path}'{hint}; allowed keys"
+                              f"{' in ' + prefix if prefix else ''}: {', '.join(names)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, path)
+        else:
+            kwargs[key] = _coerce(value, tp, path)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a :class:`Config` from a nested dict."""
+    cfg = _build(Config, data, "")
+    cfg.check()
+    return cfg
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` -> (["a", "b"], YAML-parsed value). ``a.b=`` sets null."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value (e.g. optim.lr=0.01), got {item!r}")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set: bad key {key!r} (expected dotted path like train.epochs)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: cannot parse value {raw!r} as YAML ({err})") from None
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set dotted-path overrides into a (copied) nested dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        parts, value = parse_override(item)
+        node = data
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:i + 1])} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def default_config_path() -> Path:
+    """``configs/default.yaml`` of the source tree (the built-in default job)."""
+    here = Path(__file__).resolve()
+    for root in (here.parents[3], Path.cwd()):
+        cand = root / "configs" / "default.yaml"
+        if cand.is_file():
+            return cand
+    raise ConfigError("the built-in default config configs/default.yaml was not found next to the "
+                      "spikeflow sources or in the current directory; pass a CONFIG file")
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
+                base: dict[str, Any] | None = None) -> Config:
+    """Load ``path`` (``None``: ``base``, or the built-in default job), apply ``--set`` overrides,
+    validate and return the typed config."""
+    if path is not None:
+        data = read_yaml(path)
+    elif base is not None:
+        data = copy.deepcopy(base)
+    else:
+        data = read_yaml(default_config_path())
+    return config_from_dict(apply_overrides(data, list(overrides)))
+
+
+__all__ = ["Config", "ConfigError", "DataConfig", "ModelConfig", "OptimConfig", "ScheduleConfig",
+           "TrainConfig", "RunConfig", "LOSSES", "OPTIMIZERS", "SCHEDULES", "load_config",
+           "config_from_dict", "apply_overrides", "parse_override", "read_yaml",
+           "default_config_path"]

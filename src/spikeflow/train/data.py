@@ -1,0 +1,189 @@
+"""Datasets, the train/val hold-out and data loaders of a run.
+
+Batches reach the model time-first ``[T, B, ...]``:
+
+* sequence items ``[T, ...]`` (``data.encoding: none``) are stacked along dim 1 by
+  :func:`collate_time_first` (one contiguous copy, no transpose);
+* static items ``[C, H, W]`` are stacked batch-first and encoded on the device by
+  :class:`BatchEncoder` (``repeat`` is a view; ``poisson`` draws from a seeded generator).
+
+Targets stay batch-first: ``[B]`` class indices or ``[B, ...]`` tensors.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from spikeflow.train.config import Config
+from spikeflow.train.distributed import DistInfo, EpochSampler
+from spikeflow.train.seed import derive_seed, seed_worker
+
+SPLIT_FILE = "split.json"
+EVAL_SEED = 977  # fixed seed of evaluation-time randomness (Poisson encoding)
+
+
+def _stack_targets(ys: Sequence[Any]) -> Tensor:
+    first = ys[0]
+    if isinstance(first, (Tensor, np.ndarray)) and np.ndim(first) > 0:
+        return torch.stack([torch.as_tensor(y) for y in ys], 0)
+    return torch.as_tensor([int(y) if not isinstance(y, float) else y for y in ys])
+
+
+def collate_time_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
+    """Items ``([T, ...], y)`` -> ``([T, B, ...], targets)``."""
+    xs, ys = zip(*batch)
+    return torch.stack([torch.as_tensor(x) for x in xs], 1), _stack_targets(ys)
+
+
+def collate_batch_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
+    """Items ``([C, H, W], y)`` -> ``([B, C, H, W], targets)`` (encoded to time later)."""
+    xs, ys = zip(*batch)
+    return torch.stack([torch.as_tensor(x) for x in xs], 0), _stack_targets(ys)
+
+
+class BatchEncoder:
+    """Turns a batch into the model input ``[T, B, ...]`` on ``device``.
+
+    ``encoding="none"``: the batch is already time-first. ``repeat``/``poisson``: the static batch
+    ``[B, ...]`` is encoded with :mod:`spikeflow.data.encoders`; Poisson spikes come from
+    ``generator`` (re-seeded per epoch by the loop; evaluation uses a fixed seed).
+    """
+
+    def __init__(self, encoding: str, T: int | None, device: torch.device) -> None:
+        self.encoding, self.T, self.device = encoding, T, device
+        self.generator: torch.Generator | None = None
+        if encoding == "poisson":
+            self.generator = torch.Generator(device=device)
+
+    def reseed(self, seed: int) -> None:
+        if self.generator is not None:
+            self.generator.manual_seed(seed)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        x = x.to(self.device, non_blocking=True)
+        if self.encoding == "none":
+            return x
+        from spikeflow.data.encoders import poisson, repeat  # noqa: PLC0415
+
+        if self.encoding == "repeat":
+            return repeat(x, self.T)
+        return poisson(x, self.T, self.generator)
+
+
+@dataclass
+class Datasets:
+    """The datasets of a run; ``val`` is None without a hold-out; ``split_id`` identifies it."""
+
+    train: Dataset
+    val: Dataset | None
+    test: Dataset
+    split_id: str | None
+
+
+def dataset_options(cfg: Config) -> dict[str, Any]:
+    """Keyword options for ``create_dataset``: ``data.options`` (+ ``T`` for sequence data)."""
+    opts = dict(cfg.data.options)
+    if cfg.data.encoding == "none" and cfg.data.T is not None:
+        opts.setdefault("T", cfg.data.T)
+    return opts
+
+
+def _targets(ds: Any) -> np.ndarray:
+    targets = getattr(ds, "targets", None)
+    if targets is None:
+        raise ValueError(f"data.val_method=accuracy_b needs dataset labels, but "
+                         f"{type(ds).__name__} has no `targets` attribute; use "
+                         "data.val_method=random")
+    return np.asarray(targets)
+
+
+def split_identity(path: Path) -> str:
+    """sha256 of the saved split file (stored in checkpoints, checked on resume)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_holdout(full: Any, cfg: Config, run_dir: Path | None) -> tuple[Any, Any, str]:
+    """(train part, val part, split identity); the split is loaded from/saved to ``run_dir``."""
+    from spikeflow.data.splits import (  # noqa: PLC0415
+        SubsetDataset, load_split, make_split, random_split_indices, save_split)
+
+    path = run_dir / SPLIT_FILE if run_dir is not None else None
+    if path is not None and path.is_file():
+        split = load_split(path)
+        if split.n != len(full):
+            raise ValueError(f"{path}: the saved split is for {split.n} samples but the dataset "
+                             f"{cfg.data.name} has {len(full)}; use a new run folder")
+    else:
+        d = cfg.data
+        if d.val_method == "random":
+            size = d.val_size if d.val_size is not None else round(d.val_split * len(full))
+            split = random_split_indices(len(full), size, d.split_seed)
+        else:
+            split = make_split("accuracy_b", _targets(full), val_ratio=d.val_split)
+        if path is not None:
+            save_split(path, split)
+    if len(split.val) == 0 or len(split.train) == 0:
+        raise ValueError(f"the hold-out leaves an empty part (train {len(split.train)}, val "
+                         f"{len(split.val)}); change data.val_split / data.val_size")
+    ident = split_identity(path) if path is not None else hashlib.sha256(
+        json.dumps([split.train.tolist(), split.val.tolist()]).encode()).hexdigest()
+    return SubsetDataset(full, split.train), SubsetDataset(full, split.val), ident
+
+
+def build_datasets(cfg: Config, run_dir: Path | None) -> Datasets:
+    """Create train/test (and the hold-out val) datasets named by ``cfg.data``."""
+    from spikeflow.data import create_dataset  # noqa: PLC0415
+
+    opts = dataset_options(cfg)
+    train = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.train_split, **opts)
+    test = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.test_split,
+                          **{**opts, **cfg.data.eval_options})
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"dataset {cfg.data.name}: empty split (train {len(train)}, "
+                         f"test {len(test)})")
+    val, split_id = None, None
+    if cfg.data.has_val:
+        train, val, split_id = make_holdout(train, cfg, run_dir)
+    return Datasets(train, val, test, split_id)
+
+
+def per_rank_batch(batch_size: int, info: DistInfo) -> int:
+    """The global ``train.batch_size`` divided over ranks (must divide evenly)."""
+    if batch_size % info.world:
+        raise ValueError(f"train.batch_size={batch_size} is the global batch and must be divisible "
+                         f"by the number of processes ({info.world})")
+    return batch_size // info.world
+
+
+def make_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
+                pin_memory: bool = False) -> DataLoader:
+    """A loader with an :class:`EpochSampler` (shuffled + padded for training, sharded for eval)
+    and a generator re-seeded every epoch (worker seeds). Call ``sampler.set_epoch`` each epoch."""
+    t = cfg.train
+    batch = per_rank_batch(t.batch_size if train else (t.eval_batch_size or t.batch_size), info)
+    sampler = EpochSampler(len(ds), info.rank, info.world, shuffle=train, seed=t.seed, pad=train)
+    collate = collate_time_first if cfg.data.encoding == "none" else collate_batch_first
+    gen = torch.Generator()
+    gen.manual_seed(derive_seed(t.seed, info.rank))
+    return DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=t.num_workers,
+                      collate_fn=collate, worker_init_fn=seed_worker, generator=gen,
+                      drop_last=train and t.drop_last, pin_memory=pin_memory)
+
+
+def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> None:
+    """Seed the loader's order and worker seeds for ``epoch`` (only ``seed``/``epoch``/``rank`` matter)."""
+    loader.sampler.set_epoch(epoch)
+    loader.generator.manual_seed(derive_seed(seed, epoch, rank, 7))
+
+
+__all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "BatchEncoder", "Datasets",
+           "dataset_options", "make_holdout", "build_datasets", "make_loader", "set_loader_epoch",
+           "per_rank_batch", "split_identity"]

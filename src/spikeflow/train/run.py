@@ -1,0 +1,257 @@
+"""``run(cfg)``: one training run end to end, resumable, single- or multi-process.
+
+Per epoch: re-seed from ``(seed, epoch, rank)``, train (BPTT), step the schedule, evaluate the
+validation and test sets, append a metrics row, write ``checkpoint_last.pt`` (and
+``checkpoint_best.pt`` at a new best) atomically, rewrite ``metrics.csv``/``metrics.jsonl`` and
+log TensorBoard scalars. A killed run resumed from its folder replays the interrupted epoch
+exactly, so it ends with the same metrics and weights as an uninterrupted run.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from spikeflow.train import checkpoint as ck
+from spikeflow.train.config import Config
+from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_loader,
+                                  set_loader_epoch)
+from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
+                                         shutdown_distributed)
+from spikeflow.train.logging import (TensorBoard, atomic_write_text, epoch_scalars, versions,
+                                     write_metrics)
+from spikeflow.train.loop import NonFiniteLossError, Step, evaluate, train_one_epoch
+from spikeflow.train.losses import build_loss
+from spikeflow.train.optim import build_optimizer, build_scheduler, current_lr
+from spikeflow.train.progress import Progress, format_row
+from spikeflow.train.seed import (derive_seed, get_rng_state, seed_everything, set_deterministic,
+                                  set_rng_state)
+from spikeflow.train.setup import (BEST, LAST, build_model, count_params, format_seconds,
+                                   import_plugins, resolve_device, resolve_run_dir, summarize)
+from spikeflow.train.testing import write_test_metrics
+
+@dataclass
+class RunResult:
+    """What a finished (or already complete) run reports."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+    seconds: float
+    start_epoch: int = 0
+    metrics: dict[str, Any] | None = field(default=None, repr=False)
+
+    def line(self) -> str:
+        """One-line summary: accuracy-A/B, run folder, time."""
+        s = self.summary
+        if s.get("acc_A") is not None:
+            parts = [f"acc-A {100 * s['acc_A']:.2f}%"]
+            if s.get("acc_B") is not None:
+                parts.append(f"acc-B {100 * s['acc_B']:.2f}% (best val epoch {s['best_epoch']})")
+        else:
+            parts = [f"best test loss {s.get('best_test_loss', float('nan')):.5g} "
+                     f"(epoch {s.get('best_epoch')})"]
+        return (" | ".join(parts) + f" | {len(self.history)} epochs | run folder {self.run_dir} | "
+                f"{format_seconds(self.seconds)}")
+
+
+def run(cfg: Config, out: str | Path | None = None, resume: bool = False,
+        echo: Callable[[str], None] = print) -> RunResult:
+    """Train ``cfg`` into a run folder (see :mod:`spikeflow.train.setup` for the folder rules)."""
+    import_plugins(cfg.run.imports)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if cfg.train.deterministic:
+        set_deterministic(True)
+    device = resolve_device(cfg.train.device, env_dist_info().local_rank)
+    info = init_distributed(device)
+    try:
+        return _run(cfg, out, resume, device, info, echo if info.is_main else (lambda _: None))
+    finally:
+        shutdown_distributed()
+
+
+def _shared_run_dir(cfg: Config, out: Any, resume: bool, info: DistInfo) -> Path:
+    path = [str(resolve_run_dir(cfg, out, resume))] if info.is_main else [""]
+    if info.enabled:
+        dist.broadcast_object_list(path, src=0)
+    return Path(path[0])
+
+
+def _existing_checkpoint(run_dir: Path, cfg: Config, resume: bool) -> dict[str, Any] | None:
+    path = run_dir / LAST
+    if not path.is_file():
+        if resume:
+            raise ck.CheckpointError(f"--resume: there is no {LAST} in {run_dir} to resume from")
+        return None
+    ckpt = ck.load_checkpoint(path)
+    ck.check_compatible(ckpt, cfg.to_dict(), path)
+    return ckpt
+
+
+def _checkpoint(cfg: Config, model: nn.Module, opt: Any, sched: Any, scaler: Any, epoch: int,
+                history: list[dict[str, Any]], split_id: str | None) -> dict[str, Any]:
+    return {
+        "format": ck.FORMAT, "version": ck.VERSION, "model_name": cfg.model.name,
+        "config": cfg.to_dict(), "model": model.state_dict(), "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(), "scaler": scaler.state_dict() if scaler else None,
+        "epoch": epoch, "history": history, "rng": get_rng_state(), "split": split_id,
+    }
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def _build_data(cfg: Config, run_dir: Path, info: DistInfo):
+    # rank 0 first: it writes split.json and any dataset cache the others then read
+    if not info.is_main:
+        barrier()
+    data = build_datasets(cfg, run_dir)
+    if info.is_main:
+        barrier()
+    return data
+
+
+def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistInfo,
+         echo: Callable[[str], None]) -> RunResult:
+    started = time.perf_counter()
+    run_dir = _shared_run_dir(cfg, out, resume, info)
+    ckpt = _existing_checkpoint(run_dir, cfg, resume)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if ckpt is None:  # a fresh start: forget a split of an attempt that never checkpointed
+            (run_dir / "split.json").unlink(missing_ok=True)
+    barrier()
+    data = _build_data(cfg, run_dir, info)
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg).to(device)
+    opt = build_optimizer(model.parameters(), cfg.optim)
+    sched = build_scheduler(opt, cfg.schedule, cfg.train.epochs)
+    use_amp = cfg.train.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    history: list[dict[str, Any]] = []
+    start = 0
+    if ckpt is not None:
+        if ckpt.get("split") != data.split_id:
+            raise ck.CheckpointError(f"{run_dir / LAST}: the train/val split changed "
+                                     f"(checkpoint {ckpt.get('split')}, now {data.split_id})")
+        ck.load_model_state(model, ckpt["model"], run_dir / LAST)
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+    if info.is_main:
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run_dir / "versions.json",
+                          __import__("json").dumps(versions(cfg.train.seed), indent=2) + "\n")
+    net: nn.Module = model
+    if info.enabled:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.train.compile:
+        net = torch.compile(net)
+    pin = device.type == "cuda"
+    train_loader = make_loader(data.train, cfg, info, train=True, pin_memory=pin)
+    eval_loaders = {"val": make_loader(data.val, cfg, info, False, pin)} if data.val else {}
+    eval_loaders["test"] = make_loader(data.test, cfg, info, False, pin)
+    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device)
+    step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
+                cfg.train.accuracy, use_amp, scaler, cfg.train.grad_clip, info.enabled)
+    if start == 0:
+        echo(f"run folder: {run_dir}")
+    else:
+        echo(f"resuming {run_dir} after epoch {start}/{cfg.train.epochs}")
+    echo(f"model {cfg.model.name} ({count_params(model):,} parameters) on {device}"
+         f"{f' x{info.world} processes' if info.enabled else ''} | data {cfg.data.name}: "
+         f"train {len(data.train)}, {'val ' + str(len(data.val)) + ', ' if data.val else ''}"
+         f"test {len(data.test)}")
+    if start >= cfg.train.epochs:
+        echo(f"run already complete ({start} epochs)")
+        return RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
+    quiet = cfg.train.quiet or not info.is_main
+    board = TensorBoard(run_dir, cfg.run.tensorboard and info.is_main, purge_step=start + 1)
+    progress = Progress(cfg.train.epochs, start, len(train_loader), quiet)
+    step.on_batch = progress.batch
+    try:
+        for epoch in range(start, cfg.train.epochs):
+            seed_everything(derive_seed(cfg.train.seed, epoch, info.rank))
+            set_loader_epoch(train_loader, epoch, cfg.train.seed, info.rank)
+            encoder.reseed(derive_seed(cfg.train.seed, epoch, info.rank, 3))
+            progress.start_epoch(epoch)
+            t0 = time.perf_counter()
+            try:
+                tr = train_one_epoch(net, train_loader, opt, step, epoch)
+            except NonFiniteLossError as err:
+                last = run_dir / LAST
+                keep = (f"the last good checkpoint is {last} (epoch {len(history)})"
+                        if last.is_file() else "no checkpoint was written yet")
+                raise NonFiniteLossError(f"{err}; training stopped, {keep}") from None
+            row: dict[str, Any] = {"epoch": epoch + 1, "lr": current_lr(opt)}
+            sched.step()
+            row.update({f"train_{k}": v for k, v in tr.items() if k in ("loss", "acc")})
+            row.update(_evaluate_all(net, model, eval_loaders, step, encoder, cfg))
+            row["epoch_seconds"] = time.perf_counter() - t0
+            row["train_samples_per_s"] = tr["samples_per_s"]
+            history.append(row)
+            summary = summarize(history)
+            row.update({"acc_A": summary["acc_A"], "acc_B": summary["acc_B"],
+                        "best_epoch": summary["best_epoch"]})
+            if info.is_main:
+                state = _checkpoint(cfg, model, opt, sched, scaler, epoch + 1, history,
+                                    data.split_id)
+                ck.atomic_save(state, run_dir / LAST)
+                if summary["best_epoch"] == epoch + 1:
+                    _copy_atomic(run_dir / LAST, run_dir / BEST)
+                write_metrics(run_dir, history)
+                board.scalars(epoch_scalars(row), epoch + 1)
+            progress.end_epoch(format_row(row, cfg.train.epochs))
+    finally:
+        progress.close()
+        board.close()
+    barrier()
+    result = RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
+    best = run_dir / BEST if (run_dir / BEST).is_file() else run_dir / LAST
+    ck.load_model_state(model, ck.load_checkpoint(best, device)["model"], best)
+    result.metrics = write_test_metrics(model, eval_loaders["test"], step, run_dir, info.is_main)
+    return result
+
+
+def _evaluate_all(net: nn.Module, model: nn.Module, loaders: dict[str, Any], step: Step,
+                  encoder: BatchEncoder, cfg: Config) -> dict[str, Any]:
+    """Validation and test metrics (+ per-layer firing rates and learnable taus on test)."""
+    row: dict[str, Any] = {}
+    for name, loader in loaders.items():
+        encoder.reseed(EVAL_SEED)
+        if name == "test" and cfg.run.log_firing_rates:
+            from spikeflow.metrics import SpikeRecorder, firing_rates  # noqa: PLC0415
+
+            with SpikeRecorder(model) as rec:
+                res = evaluate(net, loader, step)
+            rec.all_reduce()
+            row.update({f"rate/{k}": v for k, v in firing_rates(rec).items()})
+        else:
+            res = evaluate(net, loader, step)
+        row[f"{name}_loss"] = res["loss"]
+        if "acc" in res:
+            row[f"{name}_acc"] = res["acc"]
+    if cfg.run.log_firing_rates:
+        from spikeflow.metrics import neuron_taus  # noqa: PLC0415
+
+        modules = dict(model.named_modules())
+        row.update({f"tau/{k}": v for k, v in neuron_taus(model).items()
+                    if any(p.requires_grad for p in modules[k].parameters(recurse=False))})
+    return row
+
+
+__all__ = ["run", "RunResult"]

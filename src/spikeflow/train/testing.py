@@ -1,0 +1,114 @@
+"""Evaluating a finished run: ``spikeflow test RUN_DIR_OR_CHECKPOINT`` and ``metrics_test.json``.
+
+:func:`write_test_metrics` is the one call site of :mod:`spikeflow.metrics` at the end of training
+and in ``spikeflow test``: ``spikeflow.metrics.evaluate_metrics(model, loader, device,
+prepare=...)`` collects accuracy, NASFR, per-layer rates, synaptic operations and energy, and
+``spikeflow.metrics.write_metrics_json`` writes them to ``<run>/metrics_test.json``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from spikeflow.train import checkpoint as ck
+from spikeflow.train.config import Config, ConfigError, apply_overrides, config_from_dict
+from spikeflow.train.data import (EVAL_SEED, BatchEncoder, dataset_options, make_holdout,
+                                  make_loader)
+from spikeflow.train.distributed import DistInfo
+from spikeflow.train.loop import Step, evaluate
+from spikeflow.train.losses import build_loss
+from spikeflow.train.setup import BEST, LAST, build_model, import_plugins, resolve_device
+
+SPLITS = ("train", "val", "test")
+
+
+def write_test_metrics(model: nn.Module, loader: Any, step: Step, run_dir: Path,
+                       is_main: bool = True, name: str = "metrics_test.json") -> dict[str, Any] | None:
+    """Every metric of ``model`` on ``loader`` via :mod:`spikeflow.metrics`, written to
+    ``run_dir/name`` by the main process (all processes must call it under DDP)."""
+    from spikeflow import metrics  # noqa: PLC0415
+
+    def prepare(batch: Any, device: Any) -> tuple[Any, Any]:
+        return step.encode(batch[0]), batch[1].to(device)
+
+    result = metrics.evaluate_metrics(model, loader, step.device, prepare=prepare)
+    if is_main:
+        metrics.write_metrics_json(Path(run_dir) / name, result)
+    return result
+
+
+def resolve_checkpoint(target: str | Path) -> Path:
+    """A checkpoint file, or a run folder's ``checkpoint_best.pt`` (else ``checkpoint_last.pt``)."""
+    target = Path(target)
+    if target.is_dir():
+        for name in (BEST, LAST):
+            if (target / name).is_file():
+                return target / name
+        raise ck.CheckpointError(f"{target} holds no {BEST} or {LAST}")
+    if not target.exists():
+        raise ck.CheckpointError(f"no such run folder or checkpoint: {target}")
+    return target
+
+
+def _dataset(cfg: Config, split: str, run_dir: Path) -> Any:
+    from spikeflow.data import create_dataset  # noqa: PLC0415
+
+    opts = dataset_options(cfg)
+    if split == "test":
+        return create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.test_split,
+                              **{**opts, **cfg.data.eval_options})
+    full = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.train_split, **opts)
+    if not cfg.data.has_val:
+        if split == "val":
+            raise ConfigError("--split val: this run has no validation split (data.val_split=0)")
+        return full
+    if not (run_dir / "split.json").is_file():
+        raise ck.CheckpointError(f"--split {split}: the run's split file {run_dir}/split.json "
+                                 "is missing")
+    train, val, _ = make_holdout(full, cfg, run_dir)
+    return val if split == "val" else train
+
+
+def evaluate_checkpoint(target: str | Path, split: str = "test", overrides: list[str] | None = None,
+                    imports: list[str] | None = None, metrics: bool = True,
+                    echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Evaluate the checkpoint (or run folder) ``target`` on ``split``; returns loss/accuracy.
+
+    The model and data come from the checkpoint's own config (``overrides`` may change e.g.
+    ``data.root`` or ``train.device``). Plugins listed in the checkpoint are NOT imported (a
+    checkpoint is data, not code): pass them as ``imports``.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    path = resolve_checkpoint(target)
+    ckpt = ck.load_checkpoint(path)
+    data = apply_overrides(ckpt["config"], list(overrides or []))
+    data.setdefault("run", {})["imports"] = list(imports or [])
+    cfg = config_from_dict(data)
+    import_plugins(cfg.run.imports)
+    device = resolve_device(cfg.train.device)
+    model = build_model(cfg)
+    ck.load_model_state(model, ckpt["model"], path, ckpt.get("model_name"), cfg.model.name)
+    model.to(device)
+    ds = _dataset(cfg, split, path.parent)
+    loader = make_loader(ds, cfg, DistInfo(), train=False, pin_memory=device.type == "cuda")
+    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device)
+    encoder.reseed(EVAL_SEED)
+    step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
+                cfg.train.accuracy)
+    res = evaluate(model, loader, step)
+    out = {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": split, **res}
+    acc = f" acc {100 * res['acc']:.2f}%" if "acc" in res else ""
+    echo(f"{path} (epoch {ckpt.get('epoch')}) on {split} ({res['samples']} samples): "
+         f"loss {res['loss']:.5g}{acc}")
+    if metrics:
+        name = "metrics_test.json" if split == "test" else f"metrics_{split}.json"
+        encoder.reseed(EVAL_SEED)
+        out["metrics"] = write_test_metrics(model, loader, step, path.parent, True, name)
+        echo(f"metrics written to {path.parent / name}")
+    return out
+
+
+__all__ = ["write_test_metrics", "evaluate_checkpoint", "resolve_checkpoint", "SPLITS"]
