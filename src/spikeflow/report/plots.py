@@ -40,6 +40,13 @@ def _colors(n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
+def _integer_x(ax) -> None:
+    """Integer ticks on the x axis (epochs, time steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _short(name: str, width: int = 18) -> str:
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
@@ -64,6 +71,7 @@ def training_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
                 ax.plot(xs, ys, style, color=color, marker="o" if len(xs) < 15 else None,
                         markersize=3, label=name)
         ax.set_xlabel("epoch")
+        _integer_x(ax)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[0]))
@@ -93,6 +101,7 @@ def lr_curve(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
     if values and max(values) / min(values) > 10:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
+    _integer_x(ax)
     ax.set_ylabel("learning rate")
     ax.set_title("learning-rate schedule")
     ax.grid(alpha=0.3)
@@ -154,6 +163,7 @@ def rates_per_step(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
         ax.plot(range(1, len(steps) + 1), steps, color=color, marker="o" if len(steps) < 30 else None,
                 markersize=3, label=_short(row["name"]))
     ax.set_xlabel("time step t")
+    _integer_x(ax)
     ax.set_ylabel("firing rate")
     ax.set_title(f"firing rate per time step ({_short(run.name, 40)})")
     ax.grid(alpha=0.3)
@@ -177,6 +187,7 @@ def tau_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
             ax.plot(xs, ys, color=color, marker="o" if len(xs) < 15 else None, markersize=3,
                     label=_short(key[len("tau/"):]))
         ax.set_xlabel("epoch")
+        _integer_x(ax)
         ax.set_ylabel("tau (steps)")
         ax.set_title(_short(run.name, 40))
         ax.grid(alpha=0.3)
@@ -219,6 +230,7 @@ def spike_raster(spikes: Mapping[str, np.ndarray], path: str | Path, neurons: in
         ax.set_title(f"layer {_short(name, 30)}: {len(chosen)} of {s.shape[1]} neurons ({what}), "
                      f"layer rate {s.mean():.3f}", fontsize="medium")
     axes[-1].set_xlabel("time step t")
+    _integer_x(axes[-1])
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -127,6 +127,7 @@ def run_sweep(
     runner: Runner,
     mode: str = "grid",
     echo: Callable[[str], None] = print,
+    check: Optional[Callable[[list[str]], Any]] = None,
 ) -> SweepResult:
     """Run every point with ``runner(overrides, run_dir)`` and write ``sweep.md/.csv/.png``.
 
@@ -134,9 +135,14 @@ def run_sweep(
         axes: swept keys (several values each).
         fixed: ``key=value`` overrides applied to every run (before the swept ones).
         runner: trains one run into ``run_dir``; must leave a run folder with ``metrics_test.json``.
+        check: validates the overrides of a point (raises on a bad key/value); every point is
+            checked before the first run starts.
     """
     out = Path(out_dir)
     points = expand(axes, mode)
+    if check is not None:
+        for point in points:
+            check(list(fixed) + [f"{a.key}={a.raw[i]}" for a, i in point])
     rows: list[dict[str, Any]] = []
     failed: list[str] = []
     for n, point in enumerate(points, 1):
