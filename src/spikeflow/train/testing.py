@@ -33,7 +33,8 @@ def write_test_metrics(model: nn.Module, loader: Any, step: Step, run_dir: Path,
     def prepare(batch: Any, device: Any) -> tuple[Any, Any]:
         return step.encode(batch[0]), batch[1].to(device)
 
-    result = metrics.evaluate_metrics(model, loader, step.device, prepare=prepare)
+    result = metrics.evaluate_metrics(model, loader, step.device, prepare=prepare,
+                                      accuracy=step.accuracy)
     if is_main:
         metrics.write_metrics_json(Path(run_dir) / name, result)
     return result
