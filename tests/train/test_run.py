@@ -138,3 +138,36 @@ def test_grad_clip_bounds_the_update():
     train_one_epoch(model, loader, opt, step)
     delta = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before)])
     assert delta.norm() == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_multi_clip_evaluation_follows_the_majority_rule(tmp_path):
+    from spikeflow.data import create_dataset
+    from spikeflow.train.data import collate_clips
+    from spikeflow.train.losses import predict
+
+    cfg = tiny_cfg("train.epochs=1", "data.eval_options={clips: 3}", "data.options.noise=3.0",
+                   "model.options.dropout=0.0")
+    res = run(cfg, out=tmp_path / "r", echo=lambda _: None)
+    model = create_model_from(tmp_path / "r")
+    test = create_dataset("tiny_seq", split="test", n=48, noise=3.0, clips=3)
+    x, y = collate_clips([test[i] for i in range(len(test))])
+    assert x.shape == (4, 24 * 3, 6)
+    assert torch.equal(x[:, 3 * 5 + 2], test[5][0][2])  # sample 5, clip 2
+    with torch.no_grad():
+        preds = predict(model(x)).view(24, 3)
+    expect = ((preds == y[:, None]).float().mean(1) > 0.5).float().mean().item()
+    assert res.history[-1]["test_acc"] == pytest.approx(expect)
+    clip_level = (preds == y[:, None]).float().mean().item()
+    assert clip_level != pytest.approx(expect)  # the two rules differ on this data
+    metrics = json.loads((tmp_path / "r" / "metrics_test.json").read_text())
+    assert metrics["clips"] == 3 and metrics["accuracy"] == pytest.approx(expect)
+    assert metrics["clip_accuracy"] == pytest.approx(clip_level)
+
+
+def create_model_from(run_dir: Path) -> torch.nn.Module:
+    from spikeflow.models import create_model
+
+    ckpt = torch.load(run_dir / "checkpoint_last.pt", weights_only=True)
+    model = create_model(ckpt["model_name"], **ckpt["config"]["model"]["options"])
+    model.load_state_dict(ckpt["model"])
+    return model.eval()

@@ -38,8 +38,9 @@ def _maybe_stall() -> None:
 
 class TinySeq(torch.utils.data.Dataset):
     def __init__(self, split: str, n: int, T: int, features: int, classes: int, noise: float,
-                 sleep_ms: float) -> None:
+                 sleep_ms: float, clips: int = 0) -> None:
         self.T, self.features, self.noise, self.sleep = T, features, noise, sleep_ms / 1000
+        self.clips = clips
         rng = np.random.default_rng(1234)
         self.patterns = rng.normal(size=(classes, T, features)).astype(np.float32)
         self.offset = 0 if split == "train" else 10**6
@@ -55,15 +56,18 @@ class TinySeq(torch.utils.data.Dataset):
         _maybe_stall()
         rng = np.random.default_rng(self.offset + i)
         y = int(self.targets[i])
-        x = self.patterns[y] + self.noise * rng.normal(size=(self.T, self.features))
+        shape = (self.clips, self.T, self.features) if self.clips else (self.T, self.features)
+        x = self.patterns[y] + self.noise * rng.normal(size=shape)
         return torch.from_numpy(x.astype(np.float32)), y
 
 
-def tiny_seq(root=None, split="train", n=64, T=4, features=6, classes=3, noise=1.0, sleep_ms=0.0):
+def tiny_seq(root=None, split="train", n=64, T=4, features=6, classes=3, noise=1.0, sleep_ms=0.0,
+             clips=0):
+    """``clips=K``: items ``[K, T, F]`` (K noisy views of the sample, the multi-clip protocol)."""
     if split not in ("train", "test"):
         raise ValueError(f"tiny_seq: unknown split {split!r}")
     return TinySeq(split, n if split == "train" else max(n // 2, 1), T, features, classes, noise,
-                   sleep_ms)
+                   sleep_ms, clips)
 
 
 class TinyStatic(torch.utils.data.Dataset):

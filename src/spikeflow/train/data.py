@@ -43,6 +43,20 @@ def collate_time_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor
     return torch.stack([torch.as_tensor(x) for x in xs], 1), _stack_targets(ys)
 
 
+def collate_clips(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
+    """Multi-clip items ``([K, T, ...], y)`` -> ``([T, B*K, ...], targets [B])``; the clips of a
+    sample are adjacent in the batch (index ``b * K + k``)."""
+    xs, ys = zip(*batch)
+    x = torch.stack([torch.as_tensor(v) for v in xs], 0)      # [B, K, T, ...]
+    return x.movedim(2, 0).flatten(1, 2).contiguous(), _stack_targets(ys)
+
+
+def dataset_clips(ds: Any) -> int:
+    """``K`` when items hold ``K`` test clips (event datasets built with ``clips=K``), else 0."""
+    clips = getattr(ds, "clips", None)
+    return int(clips) if isinstance(clips, int) and clips > 0 else 0
+
+
 def collate_batch_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
     """Items ``([C, H, W], y)`` -> ``([B, C, H, W], targets)`` (encoded to time later)."""
     xs, ys = zip(*batch)
@@ -170,20 +184,31 @@ def make_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
     t = cfg.train
     batch = per_rank_batch(t.batch_size if train else (t.eval_batch_size or t.batch_size), info)
     sampler = EpochSampler(len(ds), info.rank, info.world, shuffle=train, seed=t.seed, pad=train)
+    clips = dataset_clips(ds)
+    if clips and train:
+        raise ValueError("multi-clip items ([K, T, ...]) are a test protocol: set `clips` in "
+                         "data.eval_options, not data.options")
     collate = collate_time_first if cfg.data.encoding == "none" else collate_batch_first
     gen = torch.Generator()
     gen.manual_seed(derive_seed(t.seed, info.rank))
-    return DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=t.num_workers,
-                      collate_fn=collate, worker_init_fn=seed_worker, generator=gen,
-                      drop_last=train and t.drop_last, pin_memory=pin_memory)
+    loader = DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=t.num_workers,
+                        collate_fn=collate_clips if clips else collate, worker_init_fn=seed_worker,
+                        generator=gen, drop_last=train and t.drop_last, pin_memory=pin_memory)
+    loader.clips = clips  # read by evaluate(): K clips per sample, 0 for plain items
+    return loader
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> None:
-    """Seed the loader's order and worker seeds for ``epoch`` (only ``seed``/``epoch``/``rank`` matter)."""
+    """Seed the loader's order, worker seeds and the dataset's per-item augmentation
+    (``set_epoch`` of event datasets) for ``epoch``: only ``seed``/``epoch``/``rank`` matter."""
     loader.sampler.set_epoch(epoch)
     loader.generator.manual_seed(derive_seed(seed, epoch, rank, 7))
+    set_epoch = getattr(loader.dataset, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
 
 
-__all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "BatchEncoder", "Datasets",
+__all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "collate_clips",
+           "dataset_clips", "BatchEncoder", "Datasets",
            "dataset_options", "make_holdout", "build_datasets", "make_loader", "set_loader_epoch",
            "per_rank_batch", "split_identity"]

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from spikeflow.train.distributed import all_reduce_sum, broadcast_flag
-from spikeflow.train.losses import count_correct
+from spikeflow.train.losses import count_correct, predict
 
 
 class NonFiniteLossError(RuntimeError):
@@ -117,21 +117,42 @@ def train_one_epoch(model: nn.Module, loader: Iterable, opt: Optimizer, step: St
     return _finish(loss_sum, float(correct), n, step, time.perf_counter() - start)
 
 
+def clip_correct(out: Tensor, y: Tensor, clips: int, mode: str) -> Tensor:
+    """ASA multi-clip rule (seeds_spec R3.5): a sample is correct iff MORE than half of its
+    ``clips`` clip predictions are right. ``out`` is ``[T, B*K, C]`` with the clips of sample
+    ``b`` at ``b*K .. b*K+K-1``; returns the number of correct samples."""
+    preds = predict(out, mode).view(-1, clips)
+    labels = (y.argmax(-1) if y.dim() == 2 else y).to(preds.device)
+    return ((preds == labels[:, None]).double().mean(1) > 0.5).sum()
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, loader: Iterable, step: Step) -> dict[str, float]:
-    """Loss and accuracy over ``loader`` in eval mode (every sample counted once over ranks)."""
+def evaluate(model: nn.Module, loader: Iterable, step: Step, clips: int | None = None
+             ) -> dict[str, float]:
+    """Loss and accuracy over ``loader`` in eval mode (every sample counted once over ranks).
+
+    With ``clips=K`` (default: ``loader.clips``) batches are ``[T, B*K, ...]`` and targets ``[B]``:
+    the loss averages over all clips, the accuracy follows :func:`clip_correct`.
+    """
     model.eval()
+    clips = getattr(loader, "clips", 0) if clips is None else clips
     loss_sum = 0.0
     correct = torch.zeros((), dtype=torch.float64, device=step.device)
     n = 0
     start = time.perf_counter()
     for x, y in loader:
-        out, loss = _forward(model, x, y, step)
         b = y.shape[0]
+        if clips:
+            y_clips = y.repeat_interleave(clips, dim=0)
+            out, loss = _forward(model, x, y_clips, step)
+            if step.accuracy != "none":
+                correct += clip_correct(out, y, clips, step.accuracy)
+        else:
+            out, loss = _forward(model, x, y, step)
+            correct += _correct(out, y, step)
         loss_sum += float(loss) * b
-        correct += _correct(out, y, step)
         n += b
     return _finish(loss_sum, float(correct), n, step, time.perf_counter() - start)
 
 
-__all__ = ["NonFiniteLossError", "Step", "train_one_epoch", "evaluate"]
+__all__ = ["NonFiniteLossError", "Step", "train_one_epoch", "evaluate", "clip_correct"]
