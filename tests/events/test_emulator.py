@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from spikeflow.events import emulator as E
-from spikeflow.events.emulator import EmulatorConfig, emulate, emulate_dataset, render, saccade_offsets
+from spikeflow.events.emulator import (EmulatorConfig, emulate, emulate_dataset, log_intensity, render,
+                                       saccade_offsets)
 from spikeflow.events.io import read_nmnist
+from spikeflow.events.io.nmnist import encode_nmnist
 
 
 def _blob_images(rng, n=4, size=10):
@@ -23,7 +25,7 @@ def _reference(img, cfg):
     h, w = img.shape
     sw, sh, _ = cfg.validate((h, w))
     offs = saccade_offsets(cfg, (h, w))
-    L = [np.log(cfg.background + (1 - cfg.background) * render(img[None], o, (sw, sh))[0]) for o in offs]
+    L = [log_intensity(img[None], o, (sw, sh), cfg.background)[0].astype(np.float64) for o in offs]
     dt = cfg.saccade_us / cfg.frames_per_saccade
     c = cfg.threshold
     out = []
@@ -52,6 +54,16 @@ def test_matches_reference_loop(rng, refractory):
         got = [(int(e["x"]), int(e["y"]), int(e["t"]), int(e["p"])) for e in ev]
         ref = _reference(img, cfg)
         assert len(ref) > 20 and got == ref
+
+
+def test_render_bilinear_shift():
+    img = np.zeros((1, 2, 2))
+    img[0, 0, 0] = 1.0
+    out = render(img, np.array([1.25, 0.5]), (4, 3))
+    expect = np.zeros((3, 4))
+    expect[0, 1], expect[0, 2], expect[1, 1], expect[1, 2] = 0.375, 0.125, 0.375, 0.125
+    assert out.shape == (1, 3, 4) and np.allclose(out[0], expect)
+    assert np.allclose(render(np.ones((1, 2, 2)), np.array([0.3, 0.7]), (4, 3)).sum(), 4.0)
 
 
 def test_blank_image_gives_no_events():
@@ -132,6 +144,14 @@ def test_dataset_folder_bytes_identical_across_workers(tmp_path, rng):
     assert not list(tmp_path.glob(".*tmp*"))
     with pytest.raises(FileExistsError):
         emulate_dataset(tmp_path / "a", splits, progress=False)
+
+
+def test_fast_encoder_matches_nmnist_encoder(rng):
+    ev = emulate((255 * _blob_images(rng, n=1)).astype(np.uint8), EmulatorConfig())[0]
+    assert ev.size > 100 and E.encode_bin(ev) == encode_nmnist(ev)
+    late = ev.copy()
+    late["t"] += 1 << 23  # needs overflow markers: falls back to the general encoder
+    assert E.encode_bin(late) == encode_nmnist(late) and len(E.encode_bin(late)) > 5 * ev.size
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path, rng, monkeypatch):

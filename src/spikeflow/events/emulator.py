@@ -10,7 +10,7 @@ Model (all vectorised over images x pixels; one loop over frame intervals):
    pixels, amplitude ``A`` = the margin ``min(width - w, height - h)`` (34x34 for 28x28 images
    gives A = 6, like N-MNIST). Frames are rendered with bilinear sub-pixel shifts,
    ``frames_per_saccade`` per saccade.
-2. **Pixels.** Each pixel sees ``L = log(background + (1 - background) * image)``, linearly
+2. **Pixels.** Each pixel sees ``L = log(background + (1 - background) * image)`` (float32), linearly
    interpolated in time between frames. It keeps a reference level ``L_ref`` (initially ``L`` at
    t = 0) and emits an ON (OFF) event at the exact sub-frame time ``L`` crosses
    ``L_ref + C_on`` (``L_ref - C_off``), then moves ``L_ref`` by that threshold. Per-pixel
@@ -105,17 +105,29 @@ def saccade_offsets(cfg: EmulatorConfig, image_hw: tuple[int, int]) -> np.ndarra
     return np.concatenate(path + [verts[-1:]])
 
 
-def render(images: np.ndarray, offset: np.ndarray, sensor_wh: tuple[int, int]) -> np.ndarray:
-    """Images ``[B, h, w]`` bilinearly shifted to top-left ``offset`` (x, y) on a black sensor."""
+def render(images: np.ndarray, offset: np.ndarray, sensor_wh: tuple[int, int], fill: float = 0.0,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """Images ``[B, h, w]`` bilinearly shifted to top-left ``offset`` (x, y) on a sensor of
+    value ``fill``: ``[B, height, width]`` (a view into ``out``, a ``[B, height+1, width+1]``
+    scratch buffer, when given)."""
     b, h, w = images.shape
     sw, sh = sensor_wh
     ix, iy = int(math.floor(offset[0])), int(math.floor(offset[1]))
     fx, fy = offset[0] - ix, offset[1] - iy
-    canvas = np.zeros((b, sh + 1, sw + 1), dtype=np.float64)
+    canvas = np.empty((b, sh + 1, sw + 1), images.dtype) if out is None else out
+    canvas.fill(fill)
     for dy, dx, wgt in ((0, 0, (1 - fy) * (1 - fx)), (1, 0, fy * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 1, fy * fx)):
         if wgt > 0:
-            canvas[:, iy + dy: iy + dy + h, ix + dx: ix + dx + w] += wgt * images
+            canvas[:, iy + dy: iy + dy + h, ix + dx: ix + dx + w] += images.dtype.type(wgt) * images
     return canvas[:, :sh, :sw]
+
+
+def log_intensity(images: np.ndarray, offset: np.ndarray, sensor_wh: tuple[int, int], background: float,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """float32 ``[B, height, width]`` log luminance ``log(background + (1 - background) * image)``
+    seen by the sensor with the images (``[B, h, w]`` in [0, 1]) at ``offset``."""
+    lum = ((1.0 - background) * images).astype(np.float32)
+    return np.log(render(lum, offset, sensor_wh, background, out))
 
 
 def _image_rngs(cfg: EmulatorConfig, ids: np.ndarray, stream: int) -> list[np.random.Generator]:
@@ -173,36 +185,37 @@ def emulate(images: np.ndarray, config: EmulatorConfig = EmulatorConfig(), ids: 
     c_on, c_off = _thresholds(config, rngs, (sh, sw))
     offsets = saccade_offsets(config, (h, w))
     dt = config.saccade_us / config.frames_per_saccade
-    gain = 1.0 - config.background
+    lum = ((1.0 - config.background) * img).astype(np.float32)  # luminance above the dark level
+    scratch = np.empty((b, sh + 1, sw + 1), np.float32)
 
     def log_frame(k: int) -> np.ndarray:
-        return np.log(config.background + gain * render(img, offsets[k], (sw, sh))).reshape(-1)
+        return np.log(render(lum, offsets[k], (sw, sh), config.background, scratch)).reshape(-1)
 
     level = log_frame(0)
-    ref = level.copy()
+    ref = level.astype(np.float64)
     last = np.full(level.size, -1e12)  # time of each pixel's last emitted event (µs)
+    on_min, off_max = c_on - _EPS, -(c_off - _EPS)
     out_pix, out_t, out_p = [], [], []
     for k in range(len(offsets) - 1):
         nxt = log_frame(k + 1)
-        for pol, c in ((1, c_on), (0, c_off)):
-            gap = (nxt - ref) if pol else (ref - nxt)
-            cand = np.flatnonzero(gap >= c - _EPS)
+        diff = nxt - ref
+        for pol, cand, c in ((1, np.flatnonzero(diff >= on_min), c_on), (0, np.flatnonzero(diff <= off_max), c_off)):
             if cand.size == 0:
                 continue
             cc = c[cand]
-            n = np.floor(gap[cand] / cc + _EPS).astype(np.int64)
+            step = cc if pol else -cc
+            n = np.floor(np.abs(diff[cand]) / cc + _EPS).astype(np.int64)
             slope = np.maximum(np.abs(nxt[cand] - level[cand]), 1e-12)  # log units per interval
-            first_level = ref[cand] + (cc if pol else -cc)
-            frac = np.minimum(np.abs(first_level - level[cand]) / slope, 1.0)
-            count, t, last[cand] = _emit(n, k * dt + frac * dt, cc / slope * dt, last[cand], config.refractory_us)
-            ref[cand] += (cc if pol else -cc) * n
+            frac = np.minimum(np.abs(ref[cand] + step - level[cand]) / slope, 1.0)
+            count, t, last[cand] = _emit(n, (k + frac) * dt, cc / slope * dt, last[cand], config.refractory_us)
+            ref[cand] += step * n
             out_pix.append(np.repeat(cand, count))
             out_t.append(t)
-            out_p.append(np.full(t.size, pol, dtype=np.int8))
+            out_p.append(np.full(t.size, pol, dtype=np.int64))
         level = nxt
     pix = np.concatenate(out_pix) if out_pix else np.zeros(0, np.int64)
     t_all = np.concatenate(out_t) if out_t else np.zeros(0)
-    p_all = np.concatenate(out_p) if out_p else np.zeros(0, np.int8)
+    p_all = np.concatenate(out_p) if out_p else np.zeros(0, np.int64)
     return _split_per_image(pix, t_all, p_all, b, (sw, sh), config, rngs)
 
 
@@ -225,14 +238,11 @@ def _split_per_image(pix: np.ndarray, t: np.ndarray, p: np.ndarray, b: int, sens
     key //= npix
     t_sorted, img_idx = key % span, key // span
     bounds = np.searchsorted(img_idx, np.arange(b + 1))
-    out = []
-    for i in range(b):
-        a, z = bounds[i], bounds[i + 1]
-        ev = np.empty(z - a, dtype=EVENT_DTYPE)
-        ev["x"], ev["y"], ev["t"], ev["p"] = local[a:z] % sw, local[a:z] // sw, t_sorted[a:z], pol[a:z]
-        if cfg.noise_rate_hz > 0:
-            ev = _add_noise(ev, rngs[i], cfg, sensor_wh)
-        out.append(ev)
+    events = np.empty(key.size, dtype=EVENT_DTYPE)
+    events["x"], events["y"], events["t"], events["p"] = local % sw, local // sw, t_sorted, pol
+    out = [events[bounds[i]: bounds[i + 1]] for i in range(b)]
+    if cfg.noise_rate_hz > 0:
+        out = [_add_noise(ev, rng, cfg, sensor_wh) for ev, rng in zip(out, rngs)]
     return out
 
 
@@ -254,20 +264,37 @@ def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(n, start + size)
 
 
+def encode_bin(events: np.ndarray) -> bytes:
+    """N-MNIST ``.bin`` bytes; a fast path of :func:`~spikeflow.events.io.nmnist.encode_nmnist`
+    for sorted events with ``t < 2**23`` µs (no overflow markers needed), the same bytes."""
+    t = events["t"]
+    if t.size and (t[-1] >= 1 << 23 or t[0] < 0):
+        return encode_nmnist(events)
+    out = np.empty((t.size, 5), np.uint8)
+    out[:, 0], out[:, 1] = events["x"], events["y"]
+    out[:, 2] = (events["p"].astype(np.int64) << 7) | (t >> 16)
+    out[:, 3], out[:, 4] = (t >> 8) & 0xFF, t & 0xFF
+    return out.tobytes()
+
+
 def _work(task: tuple) -> int:
     """Emulate one chunk and write its ``.bin`` files; returns the number of events written."""
     images, labels, ids, stream, cfg, folder, width = task
     total = 0
     for ev, label, i in zip(emulate(images, cfg, ids, stream), labels, ids):
-        path = Path(folder) / str(int(label)) / f"{int(i):0{width}d}.bin"
-        path.write_bytes(encode_nmnist(ev))
+        fd = os.open(os.path.join(folder, str(int(label)), f"{int(i):0{width}d}.bin"),
+                     os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, encode_bin(ev))
+        finally:
+            os.close(fd)
         total += ev.size
     return total
 
 
 def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
                     config: EmulatorConfig = EmulatorConfig(), *, workers: int | None = None,
-                    chunk_size: int = 64, progress: bool = True, overwrite: bool = False,
+                    chunk_size: int | None = None, progress: bool = True, overwrite: bool = False,
                     start_method: str | None = None) -> Path:
     """Write an N-MNIST-format folder ``out_dir/<split>/<label>/<index>.bin`` from grey images.
 
@@ -275,7 +302,8 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
     The folder appears atomically: everything is written into a temporary sibling folder (with a
     ``meta.json`` of the config and counts) that is renamed at the end, so an interrupted run
     leaves no partial ``out_dir``. ``workers`` processes (default: CPU count, 1 for small jobs)
-    share the chunks; the bytes do not depend on ``workers`` or ``chunk_size``. Workers start with
+    share the chunks (``chunk_size`` images each; default about 74k sensor pixels per chunk, 64
+    images at 34x34); the bytes do not depend on ``workers`` or ``chunk_size``. Workers start with
     ``start_method`` (default ``"fork"`` where available: they run numpy only, never torch, and
     fork works from notebooks and stdin; else ``"spawn"``).
     """
@@ -290,12 +318,13 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
         images, labels = np.asarray(images), np.asarray(labels).astype(np.int64)
         if images.ndim != 3 or len(images) != len(labels):
             raise ValueError(f"split {name!r}: images must be [N, h, w] with N labels, got {images.shape}, {labels.shape}")
-        config.validate(images.shape[1:])
         for label in np.unique(labels):
             (tmp / name / str(int(label))).mkdir(parents=True, exist_ok=True)
         width = max(5, len(str(len(labels) - 1)))
+        sw, sh, _ = config.validate(images.shape[1:])
+        size = chunk_size or max(16, (64 * 34 * 34) // (sw * sh))
         counts[name] = {"samples": int(len(labels)), "per_class": np.bincount(labels).tolist()}
-        for a, b in _chunks(len(labels), chunk_size):
+        for a, b in _chunks(len(labels), size):
             tasks.append((images[a:b], labels[a:b], np.arange(a, b), stream, config, str(tmp / name), width))
     n_images = sum(len(t[0]) for t in tasks)
     workers = (os.cpu_count() or 1) if workers is None else workers
@@ -318,7 +347,12 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if out_dir.exists() and overwrite:
             shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        try:
+            os.replace(tmp, out_dir)
+        except OSError as err:  # another process finished the same folder first
+            if out_dir.is_dir():
+                raise FileExistsError(f"{out_dir} was created concurrently") from err
+            raise
     finally:
         bar.close()
         if tmp.exists():
@@ -340,4 +374,5 @@ def _progress(total: int, enabled: bool, desc: str):
     return tqdm(total=total, desc=f"emulating {desc}", unit="img")
 
 
-__all__ = ["EmulatorConfig", "N_SACCADES", "saccade_offsets", "render", "emulate", "emulate_dataset"]
+__all__ = ["EmulatorConfig", "N_SACCADES", "saccade_offsets", "render", "log_intensity", "emulate",
+           "encode_bin", "emulate_dataset"]
