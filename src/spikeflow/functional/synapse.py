@@ -127,8 +127,8 @@ def dual_exp_iir(
     check_state(state, x, 2)
     p1, p2 = state
     out = []
-    for t in range(x.shape[0]):
-        p = a1 * p1 + a2 * p2 + b1 * x[t]
+    for xt in x.unbind(0):
+        p = a1 * p1 + a2 * p2 + b1 * xt
         out.append(p)
         p1, p2 = p, p1
     return torch.stack(out), DualExpState(p1, p2)
@@ -142,8 +142,8 @@ def low_pass(x: Tensor, a: Tensor, state: Optional[LowPassState] = None) -> tupl
     check_state(state, x, 1)
     (p,) = state
     out = []
-    for t in range(x.shape[0]):
-        p = a * p + x[t]
+    for xt in x.unbind(0):
+        p = a * p + xt
         out.append(p)
     return torch.stack(out), LowPassState(p)
 
@@ -161,9 +161,9 @@ def dual_exp_readout(
     dm, ds = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
     m, s = state
     out = []
-    for t in range(x.shape[0]):
-        m = dm * m + x[t]
-        s = ds * s + x[t]
+    for xt in x.unbind(0):
+        m = dm * m + xt
+        s = ds * s + xt
         out.append((m - s) * v0)
     return torch.stack(out), ReadoutState(m, s)
 

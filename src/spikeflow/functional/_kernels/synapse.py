@@ -13,8 +13,9 @@ the same filter run in reverse time,
     dL/da1 = sum_{b,t} lam[t] psp[t-1],  dL/da2 = sum_{b,t} lam[t] psp[t-2],  dL/db1 = sum_{b,t} lam[t] x[t]
     dL/dpsp[-1] = a1 lam[0] + a2 lam[1],  dL/dpsp[-2] = a2 lam[0]
 
-with ``psp[-1], psp[-2]`` the initial state. It stores ``psp`` only when ``a1``/``a2`` need a gradient
-and ``x`` only when ``b1`` does. Supports float32 and float64 CPU tensors; autograd handles the
+with ``psp[-1], psp[-2]`` the initial state. Memory: it keeps only the input ``x`` (which the caller
+holds anyway) and only when a coefficient needs a gradient; ``psp`` is recomputed from ``x`` in
+the backward (one extra forward pass, bit-identical) instead of being stored. Supports float32 and float64 CPU tensors; autograd handles the
 broadcasting of coefficients (they are expanded to the feature shape before the kernel).
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover - exercised only in broken installs
 
 __all__ = ["AVAILABLE", "BLOCK", "supports", "iir2", "low_pass_fused", "dual_exp_readout_fused"]
 
-BLOCK = 512  # elements per parallel job: state + coefficients of a block fit in L1/L2
+BLOCK = 4096  # elements per parallel job: its state and coefficients (5 x 4096 values) stay in L2
 
 if AVAILABLE:
 
@@ -134,20 +135,26 @@ class _IIR2(torch.autograd.Function):
         need_a = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         need_b = ctx.needs_input_grad[3]
         ctx.need_a, ctx.need_b = need_a, need_b
-        ctx.save_for_backward(x if need_b else None, out if need_a else None, a1, a2, b1, p1, p2)
+        ctx.save_for_backward(x if need_a or need_b else None, a1, a2, b1,
+                              p1 if need_a else None, p2 if need_a else None)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):  # type: ignore[override]
-        x, out, a1, a2, b1, p1, p2 = ctx.saved_tensors
+        x, a1, a2, b1, p1, p2 = ctx.saved_tensors
         g = g.contiguous()
-        empty = g.new_empty((1, 1, 1))
+        empty, empty2 = g.new_empty((1, 1, 1)), g.new_empty((1, 1))
+        out = None
+        if ctx.need_a:  # recompute psp (bit-identical to the forward) instead of storing it
+            out = torch.empty_like(x)
+            _iir2_forward(_np(x), _np(a1), _np(a2), _np(b1), _np(p1), _np(p2), _np(out), BLOCK)
         gx = torch.empty_like(g)
-        per_sample = [torch.empty_like(p1) for _ in range(5)]  # ga1, ga2, gb1, gp1, gp2 per sample
+        per_sample = [g.new_empty(g.shape[1:]) for _ in range(5)]  # ga1, ga2, gb1, gp1, gp2 per sample
         _iir2_backward(
             _np(g), _np(x if x is not None else empty), _np(out if out is not None else empty),
-            _np(a1), _np(a2), _np(b1), _np(p1), _np(p2), _np(gx), *(_np(t) for t in per_sample),
+            _np(a1), _np(a2), _np(b1), _np(empty2 if p1 is None else p1), _np(empty2 if p2 is None else p2),
+            _np(gx), *(_np(t) for t in per_sample),
             ctx.need_a, ctx.need_b, BLOCK,
         )
         ga1, ga2, gb1, gp1, gp2 = per_sample
