@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     chk.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="dataset option (YAML value), e.g. T=10")
     chk.set_defaults(func=_check)
+    from spikeflow.commands import _emulate
+
+    _emulate.register(sub)
 
 
 def _first_line(err: BaseException) -> str:

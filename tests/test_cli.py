@@ -1,0 +1,136 @@
+"""The spikeflow CLI: discovered sub-commands, --help with examples, train/test/data/bench."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import spikeflow.commands
+from spikeflow.cli import build_parser, discover_commands, main
+
+PLUGIN = str(Path(__file__).parent / "train" / "tiny_plugin.py")
+
+
+def tiny_yaml(tmp_path: Path, **train) -> Path:
+    cfg = {"data": {"name": "tiny_seq", "options": {"n": 32}},
+           "model": {"name": "tiny_mlp"},
+           "train": {"epochs": 2, "batch_size": 8, **train},
+           "run": {"imports": [PLUGIN], "tensorboard": False}}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_top_level_help_lists_commands(capsys):
+    assert {"train", "test", "data", "bench"} <= set(discover_commands())
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("train", "test", "data", "bench"):
+        assert name in out
+
+
+@pytest.mark.parametrize("argv", [["train"], ["test"], ["data"], ["bench"], ["data", "list"],
+                                  ["data", "check"], ["data", "emulate"]])
+def test_every_subcommand_has_help_with_examples(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--help"])
+    assert exit_.value.code == 0
+    assert "examples:" in capsys.readouterr().out
+
+
+def test_new_command_modules_are_discovered(tmp_path, monkeypatch, capsys):
+    (tmp_path / "hello.py").write_text(
+        "def register(sub):\n"
+        "    p = sub.add_parser('hello', help='say hello')\n"
+        "    p.add_argument('name')\n"
+        "    p.set_defaults(func=lambda a: print('hello', a.name) or 3)\n")
+    monkeypatch.setattr(spikeflow.commands, "__path__", [*spikeflow.commands.__path__, str(tmp_path)])
+    monkeypatch.delitem(sys.modules, "spikeflow.commands.hello", raising=False)
+    assert "hello" in discover_commands()
+    assert main(["hello", "world"]) == 3
+    assert "hello world" in capsys.readouterr().out
+    (tmp_path / "broken.py").write_text("raise ImportError('boom')\n")
+    build_parser()  # a broken command module only warns
+    assert "sub-command 'broken' is unavailable" in capsys.readouterr().err
+
+
+def test_train_then_test(tmp_path, capsys):
+    cfg = tiny_yaml(tmp_path)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "run"), "--quiet",
+                 "--set", "train.seed=4", "optim.lr=0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "run folder" in out and "acc-A" in out
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["seed"] == 4 and saved["optim"]["lr"] == 0.01
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert main(["test", str(tmp_path / "run"), "--import", PLUGIN, "--json", "--no-metrics"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["acc"] == max(r["test_acc"] for r in rows if r["epoch"] == res["epoch"])
+    assert res["checkpoint"].endswith("checkpoint_best.pt") and res["samples"] == 16
+    # re-running into the folder continues from its config (here: already complete)
+    assert main(["train", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    cfg = tiny_yaml(tmp_path)
+    assert main(["train", str(cfg), "--set", "optim.lr=-1", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "optim.lr must be > 0" in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # rejected before anything runs
+    assert main(["test", str(tmp_path / "nothing")]) == 1
+    assert "no such run folder or checkpoint" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_data_list_and_check(tmp_path, capsys):
+    assert main(["data", "list", "--names-only"]) == 0
+    assert "digits" in capsys.readouterr().out.split()
+    assert main(["data", "check", "digits", "--split", "test"]) == 0
+    assert "digits/test: ok, 359 samples, 10 classes" in capsys.readouterr().out
+    assert main(["data", "check", "nmnist", "--root", str(tmp_path)]) == 1
+    assert "nmnist/train: FAILED" in capsys.readouterr().err
+    assert main(["data", "check", "no_such_set"]) == 2
+    assert "unknown dataset" in capsys.readouterr().err
+
+
+def test_data_emulate_calls_the_emulator(tmp_path, monkeypatch, capsys):
+    import spikeflow.data.emulated as emulated
+
+    calls = {}
+
+    def fake(source, out, **kw):
+        calls.update(source=source, out=out, **kw)
+        return Path(out)
+
+    monkeypatch.setattr(emulated, "emulate_source", fake)
+    assert main(["data", "emulate", "digits", "--out", str(tmp_path / "e"), "--size", "16",
+                 "--sensor", "20", "--option", "threshold=0.3", "seed=2", "--quiet"]) == 0
+    assert calls["source"] == "digits" and calls["size"] == 16 and calls["progress"] is False
+    assert calls["config"].sensor_size == (20, 20) and calls["config"].threshold == 0.3
+    assert calls["config"].seed == 2
+    assert main(["data", "emulate", "digits", "--out", str(tmp_path / "e"), "--option", "x=1"]) == 2
+    assert "unknown emulator option(s) x" in capsys.readouterr().err
+
+
+def test_bench_runs_scripts_and_reports_failures(tmp_path, capsys):
+    bench = tmp_path / "benchmarks"
+    bench.mkdir()
+    (bench / "train_step.py").write_text("import sys\ndef main():\n    print('ratio 2.0x', sys.argv[1:])\n")
+    (bench / "neurons.py").write_text("def main():\n    raise RuntimeError('broken bench')\n")
+    assert main(["bench", "--dir", str(bench), "--list"]) == 0
+    assert capsys.readouterr().out.split()[::2] == ["neurons", "train_step"]
+    assert main(["bench", "--dir", str(bench), "train_step"]) == 0
+    assert "ratio 2.0x []" in capsys.readouterr().out
+    assert main(["bench", "--dir", str(bench)]) == 1
+    captured = capsys.readouterr()
+    assert "broken bench" in captured.err and "ratio 2.0x" in captured.out
+    assert main(["bench", "--dir", str(bench), "nope"]) == 2
+    assert main(["bench", "--dir", str(tmp_path / "none")]) == 1
+    assert "no benchmarks/ folder" in capsys.readouterr().err
