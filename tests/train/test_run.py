@@ -171,3 +171,26 @@ def create_model_from(run_dir: Path) -> torch.nn.Module:
     model = create_model(ckpt["model_name"], **ckpt["config"]["model"]["options"])
     model.load_state_dict(ckpt["model"])
     return model.eval()
+
+
+def test_compiled_model_checkpoints_plain_state_dict(tmp_path, monkeypatch):
+    """train.compile wraps the model (as torch.compile's OptimizedModule does, with an
+    ``_orig_mod`` attribute); checkpoints hold the unwrapped state dict. (A real torch.compile run
+    takes a minute on CPU, too long for the suite; the wrapper stands in for it.)"""
+    compiled = []
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, mod):
+            super().__init__()
+            self._orig_mod = mod
+
+        def forward(self, x):
+            compiled.append(1)
+            return self._orig_mod(x)
+
+    monkeypatch.setattr(torch, "compile", Wrapper)
+    run(tiny_cfg("train.epochs=1", "train.compile=true"), out=tmp_path / "c", echo=lambda _: None)
+    run(tiny_cfg("train.epochs=1"), out=tmp_path / "p", echo=lambda _: None)
+    assert compiled
+    a, b = weights(tmp_path / "c" / "checkpoint_last.pt"), weights(tmp_path / "p" / "checkpoint_last.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
