@@ -41,6 +41,26 @@ SPIKING = "spiking"
 RECURRENT = "recurrent"
 
 
+_FLOAT32_EXACT = 2**24  # integers up to this are exact in float32
+
+
+def exact_sum(x: Tensor, dim: int) -> Tensor:
+    """Sum over ``dim``; float32 (fast) when the partial sums of integer-valued inputs stay exact
+    (fewer than 2^24 terms), float64 otherwise. Spike counts are therefore always exact."""
+    if x.dtype == torch.bool:
+        x = x.to(torch.uint8)
+        return x.sum(dim=dim, dtype=torch.int32 if x.shape[dim] < 2**31 else torch.int64)
+    if x.dtype in (torch.float16, torch.bfloat16) or x.shape[dim] >= _FLOAT32_EXACT:
+        return x.sum(dim=dim, dtype=torch.float64)
+    return x.sum(dim=dim)
+
+
+def count_nonzero(x: Tensor, dim: int) -> Tensor:
+    """Number of non-zero elements along ``dim`` (int32 accumulation when it cannot overflow)."""
+    mask = x.ne(0).view(torch.uint8)  # summing uint8 is much faster than summing bool
+    return mask.sum(dim=dim, dtype=torch.int32 if x.shape[dim] < 2**31 else torch.int64)
+
+
 @dataclass
 class LayerRecord:
     """Accumulated activity of one layer (all counts summed over batches and ranks).
@@ -94,8 +114,8 @@ class LayerRecord:
             )
         self.neurons = n
         flat = out.detach().reshape(T, -1)
-        sums = flat.sum(dim=1, dtype=torch.float64).cpu()
-        nonzero = (flat != 0).sum(dim=1).to(torch.float64).cpu()
+        sums = exact_sum(flat, dim=1).to("cpu", torch.float64)
+        nonzero = count_nonzero(flat, dim=1).to("cpu", torch.float64)
         self._grow(T)
         self.sums[:T] += sums
         self.nonzero[:T] += nonzero

@@ -30,7 +30,7 @@ from typing import Any, Optional
 import torch
 from torch import Tensor, nn
 
-from spikeflow.metrics.recorder import is_inside, is_recurrent_module
+from spikeflow.metrics.recorder import exact_sum, is_inside, is_recurrent_module
 from spikeflow.metrics.recurrent_ops import conv_rnn_macs_per_step, rnn_macs_per_step
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -48,11 +48,31 @@ class LayerOps:
     calls: int = 0
 
 
+def spike_kind(x: Tensor) -> str:
+    """``"binary"`` (all values in {0, 1}), ``"signed"`` ({-1, 0, 1}) or ``"analog"``."""
+    if x.dtype == torch.bool:
+        return "binary"
+    if x.numel() == 0:
+        return "binary"
+    lo, hi = torch.aminmax(x)
+    lo, hi = float(lo), float(hi)
+    if lo < -1 or hi > 1 or not torch.equal(x, x.round()):
+        return "analog"
+    return "binary" if lo >= 0 else "signed"
+
+
 def is_spike_tensor(x: Tensor) -> bool:
     """True when every element is -1, 0 or 1 (binary or signed spikes)."""
-    if x.dtype == torch.bool:
-        return True
-    return bool(((x == 0) | (x == 1) | (x == -1)).all())
+    return spike_kind(x) != "analog"
+
+
+def _nonzero_mask(x: Tensor, kind: str) -> Tensor:
+    """A tensor that is 1 where ``x`` is non-zero (x itself for binary spikes: no copy)."""
+    if kind == "binary":
+        return x if x.dtype != torch.bool else x.to(torch.uint8)
+    if kind == "signed":
+        return x.abs()
+    return x.ne(0).view(torch.uint8)
 
 
 def conv_fanout_map(conv: nn.Module, input_shape: tuple[int, ...]) -> Tensor:
@@ -168,19 +188,21 @@ class SynOpCounter:
     def _connection_hook(self, name: str):
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
             x = args[0].detach()
+            kind = spike_kind(x)
+            mask = _nonzero_mask(x, kind)
             if isinstance(module, nn.Linear):
                 rows = x.numel() // module.in_features
-                nonzero = float((x != 0).sum())
+                nonzero = float(exact_sum(mask.reshape(-1, 1), dim=0)[0]) if mask.numel() else 0.0
                 ops, dense = nonzero * module.out_features, float(rows * module.in_features * module.out_features)
             else:
                 spatial = len(module.kernel_size)
                 per_sample = tuple(x.shape[-(spatial + 1):])
                 fan = self._fanout(name, module, per_sample, x.device)
-                mask = (x != 0).reshape(-1, *per_sample).sum(dim=0).to(fan.dtype)
-                ops = float((mask * fan).sum())
+                counts = exact_sum(mask.reshape(-1, *per_sample), dim=0).to(fan.dtype)
+                ops = float((counts * fan).sum())
                 dense = float(fan.sum()) * (x.numel() // fan.numel())
             record = self.layers[name]
-            if is_spike_tensor(x):
+            if kind != "analog":
                 record.ac += ops
             else:
                 record.mac += ops
@@ -285,6 +307,6 @@ def synops(model: nn.Module, x: Tensor) -> dict[str, float]:
 
 
 __all__ = [
-    "LayerOps", "SynOpCounter", "conv_fanout_map", "count_synops", "is_spike_tensor",
+    "LayerOps", "SynOpCounter", "conv_fanout_map", "count_synops", "is_spike_tensor", "spike_kind",
     "recurrent_call_macs", "synops",
 ]
