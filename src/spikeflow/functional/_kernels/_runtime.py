@@ -1,0 +1,111 @@
+"""Backend choice and the thread pool that runs the fused neuron kernels.
+
+The neuron kernels are serial numba functions (``nogil=True``) over a range of neuron blocks;
+:func:`run_blocks` splits the blocks into contiguous chunks, one per thread, and runs them on a
+small thread pool (the GIL is released inside the kernels). The thread count follows
+``torch.get_num_threads()``, so ``torch.set_num_threads`` governs spikeflow's kernels too. Compared
+with ``numba.prange`` this compiles about 2.5x faster, needs no numba threading layer, and is
+safe to call from several Python threads.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Optional
+
+import torch
+from torch import Tensor
+
+try:  # numba is a hard dependency; the reference loops still work without it
+    import numba  # noqa: F401
+
+    NUMBA_AVAILABLE = True
+except ImportError:  # pragma: no cover - broken installs only
+    NUMBA_AVAILABLE = False
+
+__all__ = ["BACKENDS", "NUMBA_AVAILABLE", "BLOCK", "check_backend", "use_fused", "run_blocks"]
+
+BACKENDS = ("auto", "fused", "reference")
+BLOCK = 1024  # neurons per block: the block's state and one time step stay in L1
+FUSED_DTYPES = (torch.float32, torch.float64)
+MIN_PARALLEL_WORK = 1 << 16  # elements (T * N) below which one thread is faster
+
+_pool: Optional[ThreadPoolExecutor] = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_warned: set[str] = set()
+
+
+def _forget_pool() -> None:
+    global _pool, _pool_size
+    _pool, _pool_size = None, 0
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)  # a forked child must not reuse dead threads
+
+
+def check_backend(backend: str, argument: str = "backend") -> str:
+    """Validate a backend name (``"auto"``, ``"fused"`` or ``"reference"``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"{argument} must be one of {BACKENDS}, got {backend!r}")
+    return backend
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def use_fused(backend: str, x: Tensor, what: str) -> bool:
+    """Whether ``x`` runs on the fused CPU kernel for ``backend``; explains what is unavailable.
+
+    ``"auto"`` picks the fused kernel for float32/float64 CPU tensors and otherwise falls back to the
+    reference loop (once-per-process warning on CUDA, where a Triton kernel is future work).
+    ``"fused"`` raises ``RuntimeError`` when it cannot run.
+    """
+    check_backend(backend)
+    if backend == "reference":
+        return False
+    problem = None
+    if not NUMBA_AVAILABLE:
+        problem = "numba is not installed"
+    elif x.device.type != "cpu":
+        problem = f"the fused {what} kernel runs on CPU only (got a {x.device.type} tensor)"
+    elif x.dtype not in FUSED_DTYPES:
+        problem = f"the fused {what} kernel supports float32/float64 (got {x.dtype})"
+    if problem is None:
+        return True
+    if backend == "fused":
+        raise RuntimeError(f"backend='fused' is unavailable: {problem}; use backend='auto' or 'reference'")
+    _warn_once(f"{what}:{problem}", f"spikeflow: {problem}; {what} uses the reference loop "
+               "(backend='auto' falls back silently after this warning)")
+    return False
+
+
+def _get_pool(n: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="spikeflow-kernel")
+            _pool_size = n
+        return _pool
+
+
+def run_blocks(kernel: Callable[..., Any], nblocks: int, work: int, *args: Any) -> None:
+    """Call ``kernel(b0, b1, *args)`` over ``[0, nblocks)`` split into contiguous per-thread chunks."""
+    nthreads = max(1, min(torch.get_num_threads(), nblocks))
+    if nthreads == 1 or work < MIN_PARALLEL_WORK:
+        kernel(0, nblocks, *args)
+        return
+    bounds = [nblocks * i // nthreads for i in range(nthreads + 1)]
+    pool = _get_pool(nthreads - 1)
+    futures = [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, nthreads)]
+    kernel(bounds[0], bounds[1], *args)  # the calling thread takes the first chunk
+    for future in futures:
+        future.result()

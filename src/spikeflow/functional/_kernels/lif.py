@@ -1,0 +1,230 @@
+"""Fused CPU kernel of the LIF family (LIF, PLIF, IF) with a hand-written backward.
+
+Dynamics per step (``vr`` = v_reset, 0 in the charge when the reset is soft)::
+
+    H[t] = V + (X - (V - vr)) / tau      LIF, decay_input      (mode 1; PLIF: "* k", mode 2)
+    H[t] = V - (V - vr) / tau + X        LIF, not decay_input  (PLIF: "* k")
+    H[t] = V + X                         IF                     (mode 0)
+    S[t] = H >= thr  (H > thr when strict)
+    V[t] = vr if S else H  (hard)   |   H - thr if S else H  (soft)
+
+The expressions and their order are those of the reference loop (and SpikingJelly), so the spikes
+are bit-identical. Backward, in reverse time, with ``gV`` the gradient reaching ``V[t]``::
+
+    gS  = dL/dS[t] + gV * dV/dS     (dV/dS = vr - H hard, -thr soft; 0 if detach_reset)
+    gH  = gS * sg(H - thr) + gV * dV/dH|S          (dV/dH|S = 1 - S hard, 1 soft)
+    dL/dX[t] = gH * dH/dX ,  gV <- gH * dH/dV ,  dL/dalpha += gS * dF/dalpha
+    PLIF: dL/dk += gH * (H - V[t-1]) / k  (decay_input)  or  gH * (vr - V[t-1])
+
+Only ``H`` is stored for backward (``S`` and ``V[t-1]`` are recomputed from it); nothing is stored
+when no input needs a gradient. Work is split into blocks of contiguous neurons; each block keeps its
+state in a small local array and loops over time outside, neurons inside (SIMD).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+import torch
+from numba import njit
+from torch import Tensor
+
+from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, surrogate_block
+from spikeflow.functional._kernels._runtime import BLOCK, run_blocks
+
+__all__ = ["LIFConfig", "lif_fused"]
+
+
+class LIFConfig(NamedTuple):
+    mode: int  # 0 IF, 1 divide by tau, 2 multiply by k (PLIF)
+    tau: float  # mode 1 only
+    v_reset: float  # 0.0 for soft reset
+    v_threshold: float
+    decay_input: bool
+    hard: bool
+    strict: bool
+    detach_reset: bool
+    code: int  # surrogate code
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _forward(b0, b1, bs, x, v0, s, h, vout, p, f, c):  # pragma: no cover - compiled
+    T, N = x.shape
+    leak, vr, thr = p[0], p[1], p[2]
+    one, zero = c[ONE], c[ZERO]
+    mode, decay, hard, ge, save = f[0], f[1] != 0, f[2] != 0, f[3] == 0, f[4]
+    for b in range(b0, b1):
+        lo = b * bs
+        hi = min(lo + bs, N)
+        n = hi - lo
+        v = v0[lo:hi].copy()
+        for t in range(T):
+            xt = x[t, lo:hi]
+            st = s[t, lo:hi]
+            ht = h[t * save, lo:hi]
+            if mode == 1 and decay:
+                for i in range(n):
+                    ht[i] = v[i] + (xt[i] - (v[i] - vr)) / leak
+            elif mode == 1:
+                for i in range(n):
+                    ht[i] = v[i] - (v[i] - vr) / leak + xt[i]
+            elif mode == 2 and decay:
+                for i in range(n):
+                    ht[i] = v[i] + (xt[i] - (v[i] - vr)) * leak
+            elif mode == 2:
+                for i in range(n):
+                    ht[i] = v[i] - (v[i] - vr) * leak + xt[i]
+            else:
+                for i in range(n):
+                    ht[i] = v[i] + xt[i]
+            for i in range(n):
+                hh = ht[i]
+                sp = (hh > thr) | (ge & (hh == thr))
+                st[i] = one if sp else zero
+                vn = vr if hard else hh - thr
+                v[i] = vn if sp else hh
+        vout[lo:hi] = v
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward(b0, b1, bs, gs, h, gvT, v0, gx, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    T, N = h.shape
+    vr, thr, a, cx, cv = p[0], p[1], p[2], p[3], p[4]
+    one, zero = c[ONE], c[ZERO]
+    decay, hard, ge, detach, code, need_k = f[0] != 0, f[1] != 0, f[2] == 0, f[3] != 0, f[4], f[5]
+    for b in range(b0, b1):
+        lo = b * bs
+        hi = min(lo + bs, N)
+        n = hi - lo
+        gv = gvT[lo:hi].copy()
+        acc_k = np.zeros(n, h.dtype)
+        acc_a = np.zeros(n, h.dtype)
+        dk = np.zeros(n, h.dtype)
+        z = np.empty(n, h.dtype)
+        e = np.empty(n, h.dtype)
+        sg = np.empty(n, h.dtype)
+        dp = np.empty(n, h.dtype)
+        for t in range(T - 1, -1, -1):
+            ht = h[t, lo:hi]
+            gst = gs[t, lo:hi]
+            gxt = gx[t, lo:hi]
+            surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp)
+            if need_k:  # dH/dk * k (decay_input) or dH/dk, from V[t-1] recomputed from H[t-1]
+                if t > 0:
+                    hp = h[t - 1, lo:hi]
+                    for i in range(n):
+                        hq = hp[i]
+                        sq = (hq > thr) | (ge & (hq == thr))
+                        vn = vr if hard else hq - thr
+                        e[i] = vn if sq else hq
+                else:
+                    for i in range(n):
+                        e[i] = v0[lo + i]
+                for i in range(n):
+                    dk[i] = (ht[i] - e[i]) if decay else (vr - e[i])
+            for i in range(n):
+                hh = ht[i]
+                sp = (hh > thr) | (ge & (hh == thr))
+                gvi = gv[i]
+                dvds = (vr - hh) if hard else -thr
+                dvdh = (zero if sp else one) if hard else one
+                gtot = gst[i] + (zero if detach else gvi * dvds)
+                gh = gtot * sg[i] + gvi * dvdh
+                acc_a[i] += gtot * dp[i]
+                acc_k[i] += gh * dk[i]
+                gxt[i] = gh * cx
+                gv[i] = gh * cv
+        gv0[lo:hi] = gv
+        tk = 0.0
+        ta = 0.0
+        for i in range(n):
+            tk += acc_k[i]
+            ta += acc_a[i]
+        kpart[b] = tk
+        apart[b] = ta
+
+
+def _flags(*values: int) -> np.ndarray:
+    return np.array([int(v) for v in values], dtype=np.int64)
+
+
+def _forward_np(x: Tensor, v0: Tensor, leak: float, cfg: LIFConfig, save: bool):
+    """Run the forward kernel; returns ``(spikes, v_final, h or None)`` as tensors."""
+    T, N = x.shape
+    s = torch.empty_like(x)
+    vout = torch.empty_like(v0)
+    h = torch.empty((T, N) if save else (1, N), dtype=x.dtype)
+    x, v0 = x.detach(), v0.detach()
+    dt = x.numpy().dtype
+    p = np.array([leak, cfg.v_reset, cfg.v_threshold], dtype=dt)
+    f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, save)
+    nblocks = -(-N // BLOCK)
+    run_blocks(_forward, nblocks, T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(), h.numpy(),
+               vout.numpy(), p, f, consts(dt))
+    return s, vout, (h if save else None)
+
+
+class _LIFFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tensor],  # type: ignore[override]
+                leak: float, a: float, cfg: LIFConfig):
+        s, vout, h = _forward_np(x, v0, leak, cfg, save=True)
+        ctx.save_for_backward(h, v0)
+        ctx.cfg, ctx.leak, ctx.a = cfg, leak, a
+        ctx.k_meta = (k.shape, k.dtype) if k is not None else None
+        ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
+        ctx.set_materialize_grads(False)
+        return s, vout
+
+    @staticmethod
+    def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
+        h, v0 = ctx.saved_tensors
+        v0 = v0.detach()
+        cfg, leak = ctx.cfg, ctx.leak
+        T, N = h.shape
+        gs = torch.zeros_like(h) if gs is None else gs.contiguous()
+        gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
+        need_k = ctx.k_meta is not None and ctx.needs_input_grad[2]
+        if cfg.mode == 0:
+            cx, cv = 1.0, 1.0
+        elif cfg.mode == 1:
+            cx, cv = (1.0 / leak if cfg.decay_input else 1.0), 1.0 - 1.0 / leak
+        else:
+            cx, cv = (leak if cfg.decay_input else 1.0), 1.0 - leak
+        dt = h.numpy().dtype
+        p = np.array([cfg.v_reset, cfg.v_threshold, ctx.a, cx, cv], dtype=dt)
+        f = _flags(cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code, need_k)
+        nblocks = -(-N // BLOCK)
+        gx = torch.empty_like(h)
+        gv0 = torch.empty_like(v0)
+        kpart = np.zeros(nblocks)
+        apart = np.zeros(nblocks)
+        run_blocks(_backward, nblocks, T * N, BLOCK, gs.numpy(), h.numpy(), gv.numpy(), v0.numpy(),
+                   gx.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
+        gk = ga = None
+        if need_k:
+            total = kpart.sum() / leak if cfg.decay_input else kpart.sum()
+            gk = torch.tensor(total, dtype=ctx.k_meta[1]).reshape(ctx.k_meta[0])
+        if ctx.a_meta is not None and ctx.needs_input_grad[3]:
+            ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
+        return gx, gv0, gk, ga, None, None, None
+
+
+def lif_fused(x: Tensor, v0: Tensor, cfg: LIFConfig, k: Optional[Tensor] = None,
+              alpha: Optional[Tensor] = None, a: float = 4.0) -> tuple[Tensor, Tensor]:
+    """Fused LIF/PLIF/IF over ``x [T, N]`` from ``v0 [N]`` (both CPU, same float dtype).
+
+    ``k`` (0-dim tensor, mode 2) is PLIF's ``1/tau``; ``alpha`` the learnable surrogate parameter
+    (``a`` its float value). Returns ``(spikes [T, N], v_final [N])``.
+    """
+    leak = float(k.detach()) if cfg.mode == 2 else float(cfg.tau)
+    grads = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (x, v0, k, alpha))
+    x_c = x.detach().contiguous()
+    v_c = v0.detach().to(x.dtype).contiguous()
+    if not grads:
+        s, vout, _ = _forward_np(x_c, v_c, leak, cfg, save=False)
+        return s, vout
+    if x.requires_grad:
+        x_c = x.contiguous()  # keep the graph; _LIFFunction reads the data only
+    return _LIFFunction.apply(x_c, v0.to(x.dtype).contiguous(), k, alpha, leak, a, cfg)

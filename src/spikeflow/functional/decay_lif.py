@@ -1,0 +1,59 @@
+"""Multi-step decay LIF of STBP (Wu et al. 2018) as used by He et al. 2020 and ASA-SNN arch A.
+
+With ``v`` the membrane after the previous reset (rest = 0)::
+
+    u[t] = decay * u[t-1] * (1 - s[t-1]) + I[t]   =   decay * v + I[t]
+    s[t] = H(u[t] - v_threshold)     (u > thr when strict, the He2020 default; u >= thr otherwise)
+    v    = u[t] * (1 - s[t])          (the reset path is differentiated unless detach_reset)
+
+Defaults: decay 0.3, threshold 0.3, rectangle surrogate of width 0.5 (lens 0.25, height 2).
+``backend="auto"`` runs the fused CPU kernel (``functional/_kernels/decay_lif.py``) for
+float32/float64 CPU tensors; ``"reference"`` runs :func:`decay_lif_reference`, the oracle.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from spikeflow.functional._common import initial_state, param_value
+from spikeflow.functional._kernels._runtime import use_fused
+from spikeflow.functional.surrogate import RECTANGLE, SurrogateSpec, spike
+
+__all__ = ["decay_lif", "decay_lif_reference"]
+
+_DEFAULT_SURROGATE = SurrogateSpec(RECTANGLE, 0.5)
+
+
+def decay_lif_reference(x: Tensor, v: Tensor, *, decay: float, v_threshold: float,
+                        detach_reset: bool, surrogate: SurrogateSpec,
+                        strict: bool) -> tuple[Tensor, Tensor]:
+    """The plain loop (autograd backward): ``(spikes [T, ...], v_final [...])``."""
+    spikes = []
+    for xt in x:
+        u = decay * v + xt
+        s = spike(u - v_threshold, surrogate, strict)
+        v = u * (1.0 - (s.detach() if detach_reset else s))
+        spikes.append(s)
+    return torch.stack(spikes), v
+
+
+def decay_lif(x: Tensor, v: Optional[Tensor] = None, *, decay: float = 0.3, v_threshold: float = 0.3,
+              detach_reset: bool = False, surrogate: SurrogateSpec = _DEFAULT_SURROGATE,
+              strict: bool = True, backend: str = "auto") -> tuple[Tensor, Tensor]:
+    """Decay LIF over ``x [T, ...]`` from ``v`` (``None`` = rest): ``(spikes, v_final)``."""
+    v = initial_state(x, v, "v")
+    if x.shape[0] == 0:
+        return torch.zeros_like(x), v
+    if not use_fused(backend, x, "DecayLIF"):
+        return decay_lif_reference(x, v, decay=decay, v_threshold=v_threshold,
+                                   detach_reset=detach_reset, surrogate=surrogate, strict=strict)
+    from spikeflow.functional._kernels.decay_lif import DecayLIFConfig, decay_lif_fused
+
+    cfg = DecayLIFConfig(float(decay), float(v_threshold), bool(strict), bool(detach_reset),
+                         int(surrogate.code))
+    alpha, a = param_value(surrogate.param)
+    T = x.shape[0]
+    s, v_final = decay_lif_fused(x.reshape(T, -1), v.reshape(-1), cfg, alpha=alpha, a=a)
+    return s.reshape(x.shape), v_final.reshape(x.shape[1:])
