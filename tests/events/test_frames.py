@@ -89,6 +89,17 @@ def test_compiled_kernel_matches_numpy_reference(rng, spec):
                                   accumulate_numpy(ev, sensor, starts, ends, **kw))
 
 
+@pytest.mark.parametrize("ds", [1, 3])
+def test_large_sensor_kernel_matches_reference(rng, ds):
+    sensor = SensorSize(346, 260, 2)  # DAVIS346: flat indices overflow int16
+    ev = _events(rng, n=4000, sensor=sensor)
+    starts, ends, _, _ = frame_slices(ev["t"], 3, "number")
+    fast = accumulate(ev, sensor, starts, ends, ds=ds)
+    np.testing.assert_array_equal(fast, accumulate_numpy(ev, sensor, starts, ends, ds=ds))
+    assert fast.sum() == len(ev) and fast[:, :, -1].sum() == np.count_nonzero(
+        ev["y"] // ds == fast.shape[2] - 1)
+
+
 def test_empty_and_tiny_inputs():
     ev = make_events([], [], [], [])
     for split in ("number", "time", "iir"):

@@ -45,31 +45,48 @@ def _bad_event(events: np.ndarray, j: int, sensor: SensorSize) -> ValueError:
                       f"the sensor {tuple(sensor)} (width, height, polarities)")
 
 
+def _first_bad(events: np.ndarray, sensor: SensorSize, starts: np.ndarray,
+               ends: np.ndarray) -> int:
+    """Index of the first selected event outside the sensor, or -1 (min/max fast path)."""
+    lo = int(min(starts.min(), ends.min())) if len(starts) else 0
+    hi = int(ends.max()) if len(ends) else 0
+    seg = events[lo:hi]
+    if seg.size == 0:
+        return -1
+    limits = (("x", sensor.width), ("y", sensor.height), ("p", sensor.polarities))
+    if all(seg[k].min() >= 0 and seg[k].max() < n for k, n in limits):
+        return -1
+    bad = np.zeros(len(events), dtype=bool)
+    for k, n in limits:
+        bad |= (events[k] < 0) | (events[k] >= n)
+    sel = np.zeros(len(events), dtype=bool)
+    for s, e in zip(starts, ends):
+        sel[s:e] = True
+    hits = np.flatnonzero(bad & sel)
+    return int(hits[0]) if hits.size else -1
+
+
 def accumulate_numpy(events: np.ndarray, sensor: SensorSize, starts: np.ndarray,
                      ends: np.ndarray, *, accumulate: str = "sum", ds: int = 1,
                      merge_polarity: bool = False, origin_us: int = 0) -> np.ndarray:
     """Reference implementation with ``np.bincount`` (one call per frame)."""
     _check(events, sensor, accumulate, ds)
     t_n, p_n, h_n, w_n = out_shape(sensor, len(starts), ds, merge_polarity)
-    x, y, p = (events[k].astype(np.intp) for k in ("x", "y", "p"))
-    bad = (x < 0) | (x >= sensor.width) | (y < 0) | (y >= sensor.height) | (p < 0) | (
-        p >= sensor.polarities)
-    sel = np.zeros(len(events), dtype=bool)
-    for s, e in zip(starts, ends):
-        sel[s:e] = True
-    if np.any(bad & sel):
-        raise _bad_event(events, int(np.flatnonzero(bad & sel)[0]), sensor)
-    pix = (y // ds) * w_n + x // ds
-    if not merge_polarity:
-        pix += p * (h_n * w_n)
+    bad = _first_bad(events, sensor, starts, ends)
+    if bad >= 0:
+        raise _bad_event(events, bad, sensor)
     size = p_n * h_n * w_n
     out = np.zeros((t_n, size), dtype=np.float32)
     for i, (s, e) in enumerate(zip(starts, ends)):
         if e <= s:
             continue
-        idx = pix[s:e]
+        seg = events[s:e]
+        idx = seg["y"].astype(np.intp) // ds * w_n
+        idx += seg["x"] // ds
+        if not merge_polarity:
+            idx += seg["p"].astype(np.intp) * (h_n * w_n)
         if accumulate == "or_ms":
-            ms = (events["t"][s:e] - origin_us) // 1000
+            ms = (seg["t"] - origin_us) // 1000
             idx = np.unique(ms * size + idx) % size
         counts = np.bincount(idx, minlength=size)
         out[i] = np.minimum(counts, 1) if accumulate == "or" else counts
@@ -85,30 +102,41 @@ def accumulate(events: np.ndarray, sensor: SensorSize, starts: np.ndarray, ends:
                origin_us: int = 0) -> np.ndarray:
     """Frames ``[T, P, H, W]`` float32 from the event slices ``[starts[i], ends[i])``.
 
-    Uses the compiled kernel when numba is importable (disable with ``SPIKEFLOW_NUMBA=0``);
+    Uses the compiled kernels when numba is importable (disable with ``SPIKEFLOW_NUMBA=0``);
     otherwise :func:`accumulate_numpy`. Both give identical results.
     """
-    kernel = None
+    compiled = None
     if _use_numba():
         from spikeflow.events.functional import _kernels
 
-        kernel = _kernels.count_kernel()
-    if kernel is None:
+        compiled = _kernels.kernels()
+    if compiled is None:
         return accumulate_numpy(events, sensor, starts, ends, accumulate=accumulate, ds=ds,
                                 merge_polarity=merge_polarity, origin_us=origin_us)
     _check(events, sensor, accumulate, ds)
     shape = out_shape(sensor, len(starts), ds, merge_polarity)
-    out = np.zeros(int(np.prod(shape)), dtype=np.float32)
+    t_n, p_n, h_n, w_n = shape
+    size = p_n * h_n * w_n
+    pstride = 0 if merge_polarity else h_n * w_n
     starts = np.ascontiguousarray(starts, dtype=np.int64)
     ends = np.ascontiguousarray(ends, dtype=np.int64)
-    if len(events) and (starts.min(initial=0) < 0 or ends.max(initial=0) > len(events)):
+    if len(starts) and (starts.min() < 0 or ends.max() > len(events) or np.any(ends < starts)):
         raise ValueError(f"frame slices out of range for {len(events)} events")
-    last_key = np.full(shape[1] * shape[2] * shape[3] if accumulate == "or_ms" else 1, -1,
-                       dtype=np.int64)
-    bad = kernel(events["x"], events["y"], events["p"], events["t"], starts, ends,
-                 int(sensor.width), int(sensor.height), int(sensor.polarities), int(ds),
-                 shape[3], shape[2], bool(merge_polarity), _MODE[accumulate], int(origin_us),
-                 last_key, out)
+    plain = ds == 1 and accumulate != "or_ms"
+    xmap = np.zeros(0, np.int64) if plain else np.arange(sensor.width, dtype=np.int64) // ds
+    ymap = (np.zeros(0, np.int64) if plain else
+            (np.arange(sensor.height, dtype=np.int64) // ds) * w_n)
+    w, h, n_pol = int(sensor.width), int(sensor.height), int(sensor.polarities)
+    x, y, p = events["x"], events["y"], events["p"]
+    if accumulate == "or_ms":
+        out = np.zeros(t_n * size, dtype=np.float32)
+        last_key = np.full(size, -1, dtype=np.int64)
+        bad = compiled[1](x, y, p, events["t"], starts, ends, w, h, n_pol, pstride, size, xmap,
+                          ymap, int(origin_us), last_key, out)
+    else:
+        out = np.empty(t_n * size, dtype=np.float32)  # the kernel writes every element
+        bad = compiled[0](x, y, p, starts, ends, w, h, n_pol, pstride, size, xmap, ymap,
+                          accumulate == "or", out)
     if bad >= 0:
-        raise _bad_event(events, int(bad), sensor)
+        raise _bad_event(events, _first_bad(events, sensor, starts, ends), sensor)
     return out.reshape(shape)

@@ -37,7 +37,9 @@ def frame_slices(t: np.ndarray, n_frames: int, split_by: str = "number", *,
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    t = np.asarray(t, dtype=np.int64)
+    t = np.asarray(t)  # a strided field view is fine: only a few elements are read
+    if t.dtype != np.int64:
+        t = t.astype(np.int64)
     n, m = t.size, int(n_frames)
     first = int(t[0]) if n else 0
     if split_by == "number":
