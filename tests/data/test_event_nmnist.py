@@ -148,3 +148,16 @@ def test_errors_name_what_is_missing(folder, tmp_path, monkeypatch):
         _make(folder, tmp_path, "valid")
     with pytest.raises(TypeError, match="unexpected keyword"):
         _make(folder, tmp_path, T=2, frobnicate=1)
+
+
+def test_parallel_first_pass_and_dataloader_workers(folder, tmp_path):
+    from torch.utils.data import DataLoader
+
+    from spikeflow.data.event_build import _tasks
+
+    ds = _make(folder, tmp_path, T=3, workers=2)  # 12 samples -> 6 tasks in 2 processes
+    assert ds.cache.stats["built"] == 12 and len(_tasks([(s, "") for s in ds.samples], 2)) == 6
+    ref = torch.stack([ds[i][0] for i in range(len(ds))])
+    batches = list(DataLoader(ds, batch_size=4, num_workers=2))
+    assert torch.equal(torch.cat([b[0] for b in batches]), ref)
+    assert torch.cat([b[1] for b in batches]).tolist() == ds.targets.tolist()

@@ -137,11 +137,18 @@ def default_workers() -> int:
 
 def build_entries(reader: Any, builder: FrameBuilder | None,
                   todo: Sequence[tuple[EventSample, str]], *, workers: int | None = None,
-                  progress: bool = True, desc: str = "caching", per_task: int = 64) -> int:
-    """Build the missing cache entries ``todo`` ((sample, path) pairs); returns how many."""
+                  progress: bool = True, desc: str = "caching", per_task: int | None = None
+                  ) -> int:
+    """Build the missing cache entries ``todo`` ((sample, path) pairs); returns how many.
+
+    Samples are grouped by source file into tasks of about ``per_task`` samples (default: 64,
+    fewer for small jobs so that every worker gets several tasks).
+    """
     if not todo:
         return 0
     workers = default_workers() if workers is None else max(1, int(workers))
+    if per_task is None:
+        per_task = max(1, min(64, -(-len(todo) // (4 * workers))))
     tasks = _tasks(todo, per_task)
     from tqdm.auto import tqdm
 
