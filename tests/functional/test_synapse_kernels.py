@@ -22,8 +22,11 @@ def grads(out, inputs, g):
     return torch.autograd.grad(out, inputs, g, allow_unused=True)
 
 
-# N = 4100 > BLOCK spans two blocks with a remainder; T = 1 and 2 exercise the state edge cases
-@pytest.mark.parametrize("T,features", [(9, (5,)), (1, (4,)), (2, (3, 2)), (6, (2, 3, 4)), (4, (700,)), (3, (4100,))])
+# N = 4100 > BLOCK (and N = 2100 at T = 70 in the backward) span several blocks with a remainder;
+# T = 1 and 2 exercise the state edge cases
+@pytest.mark.parametrize("T,features", [
+    (9, (5,)), (1, (4,)), (2, (3, 2)), (6, (2, 3, 4)), (4, (700,)), (3, (4100,)), (70, (2100,)),
+])
 def test_iir2_matches_reference_outputs_and_all_grads(T, features):
     B = 3
     x = torch.randn(T, B, *features, dtype=DT, requires_grad=True)

@@ -14,8 +14,9 @@ the same filter run in reverse time,
     dL/dpsp[-1] = a1 lam[0] + a2 lam[1],  dL/dpsp[-2] = a2 lam[0]
 
 with ``psp[-1], psp[-2]`` the initial state. Memory: it keeps only the input ``x`` (which the caller
-holds anyway) and only when a coefficient needs a gradient; ``psp`` is recomputed from ``x`` in
-the backward (one extra forward pass, bit-identical) instead of being stored. Supports float32 and float64 CPU tensors; autograd handles the
+holds anyway) and only when a coefficient needs a gradient; instead of storing ``psp`` the backward
+recomputes it block by block into a cache-sized history (``(T + 2) x block`` values per job) right
+before the reverse-time pass over that block. Supports float32 and float64 CPU tensors; autograd handles the
 broadcasting of coefficients (they are expanded to the feature shape before the kernel).
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ except ImportError:  # pragma: no cover - exercised only in broken installs
 __all__ = ["AVAILABLE", "BLOCK", "supports", "iir2", "low_pass_fused", "dual_exp_readout_fused"]
 
 BLOCK = 4096  # elements per parallel job: its state and coefficients (5 x 4096 values) stay in L2
+HISTORY = 1 << 17  # backward: at most (T + 2) x block recomputed psp values per job (1 MB in float64)
 
 if AVAILABLE:
 
@@ -66,7 +68,7 @@ if AVAILABLE:
                     y1[i] = y
 
     @numba.njit(parallel=True, cache=True)
-    def _iir2_backward(g, x, out, a1, a2, b1, p1, p2, gx, ga1, ga2, gb1, gp1, gp2,
+    def _iir2_backward(g, x, a1, a2, b1, p1, p2, gx, ga1, ga2, gb1, gp1, gp2,
                        need_a, need_b, block):  # pragma: no cover - compiled
         T, B, N = g.shape
         nblocks = (N + block - 1) // block
@@ -77,6 +79,17 @@ if AVAILABLE:
             c1 = a1[n0:n0 + m]
             c2 = a2[n0:n0 + m]
             cb = b1[n0:n0 + m]
+            if need_a:  # recompute this block's psp into a cache-sized history:
+                hist = np.empty((T + 2, m), dtype=g.dtype)  # hist[t + 2] = psp[t]
+                hist[0] = p2[b, n0:n0 + m]
+                hist[1] = p1[b, n0:n0 + m]
+                for t in range(T):
+                    xt = x[t, b, n0:n0 + m]
+                    h0 = hist[t]
+                    h1 = hist[t + 1]
+                    h2 = hist[t + 2]
+                    for i in range(m):
+                        h2[i] = c1[i] * h1[i] + c2[i] * h0[i] + cb[i] * xt[i]
             l1 = np.zeros(m, dtype=g.dtype)  # lam[t+1]
             l2 = np.zeros(m, dtype=g.dtype)  # lam[t+2]
             s1 = np.zeros(m, dtype=g.dtype)
@@ -91,16 +104,8 @@ if AVAILABLE:
                     l2[i] = l1[i]
                     l1[i] = lam
                 if need_a:
-                    if t >= 1:
-                        q1 = out[t - 1, b, n0:n0 + m]
-                    else:
-                        q1 = p1[b, n0:n0 + m]
-                    if t >= 2:
-                        q2 = out[t - 2, b, n0:n0 + m]
-                    elif t == 1:
-                        q2 = p1[b, n0:n0 + m]
-                    else:
-                        q2 = p2[b, n0:n0 + m]
+                    q1 = hist[t + 1]  # psp[t-1]
+                    q2 = hist[t]  # psp[t-2]
                     for i in range(m):
                         s1[i] += l1[i] * q1[i]
                         s2[i] += l1[i] * q2[i]
@@ -145,17 +150,12 @@ class _IIR2(torch.autograd.Function):
         x, a1, a2, b1, p1, p2 = ctx.saved_tensors
         g = g.contiguous()
         empty, empty2 = g.new_empty((1, 1, 1)), g.new_empty((1, 1))
-        out = None
-        if ctx.need_a:  # recompute psp (bit-identical to the forward) instead of storing it
-            out = torch.empty_like(x)
-            _iir2_forward(_np(x), _np(a1), _np(a2), _np(b1), _np(p1), _np(p2), _np(out), BLOCK)
         gx = torch.empty_like(g)
         per_sample = [g.new_empty(g.shape[1:]) for _ in range(5)]  # ga1, ga2, gb1, gp1, gp2 per sample
         _iir2_backward(
-            _np(g), _np(x if x is not None else empty), _np(out if out is not None else empty),
-            _np(a1), _np(a2), _np(b1), _np(empty2 if p1 is None else p1), _np(empty2 if p2 is None else p2),
+            _np(g), _np(x if x is not None else empty), _np(a1), _np(a2), _np(b1), _np(empty2 if p1 is None else p1), _np(empty2 if p2 is None else p2),
             _np(gx), *(_np(t) for t in per_sample),
-            ctx.need_a, ctx.need_b, BLOCK,
+            ctx.need_a, ctx.need_b, max(16, min(BLOCK, HISTORY // (g.shape[0] + 2))),
         )
         ga1, ga2, gb1, gp1, gp2 = per_sample
         need = ctx.needs_input_grad
