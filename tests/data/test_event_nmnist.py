@@ -161,3 +161,14 @@ def test_parallel_first_pass_and_dataloader_workers(folder, tmp_path):
     batches = list(DataLoader(ds, batch_size=4, num_workers=2))
     assert torch.equal(torch.cat([b[0] for b in batches]), ref)
     assert torch.cat([b[1] for b in batches]).tolist() == ds.targets.tolist()
+
+
+def test_pickled_dataset_drops_opened_source(folder, tmp_path):
+    import pickle
+
+    ds = _make(folder, tmp_path, representation="events")
+    ds[0]
+    assert ds._opened is not None
+    clone = pickle.loads(pickle.dumps(ds))
+    assert clone._opened is None and len(clone) == 12
+    np.testing.assert_array_equal(clone[3][0], ds[3][0])

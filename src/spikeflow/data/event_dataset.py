@@ -101,6 +101,11 @@ class EventDataset(Dataset):
         if precompute:
             self.prepare()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_opened"] = None  # never ship a decoded source file to loader workers
+        return state
+
     # ------------------------------------------------------------------ cache
     @property
     def cache(self) -> FrameCache | None:

@@ -7,12 +7,10 @@ Layout under ``root`` (``$SPIKEFLOW_NMNIST``, or ``$SPIKEFLOW_DATA/NMNIST``)::
 
 The class folders are sorted (digit folders by value) and their index is the label; files are
 sorted by name. :class:`NMNIST` also serves any folder in this layout with another sensor size
-and class set (the ``n_digits`` / ``n_fashion_mnist`` emulated datasets reuse it).
+and class set (the ``n_digits`` / ``n_fashion_mnist`` emulated datasets reuse it). Example::
 
-    >>> from spikeflow.data import create_dataset                     # doctest: +SKIP
-    >>> ds = create_dataset("nmnist", "/data/NMNIST", "train", T=10)  # PLIF: split_by number
-    >>> x, y = ds[0]; x.shape                                         # doctest: +SKIP
-    torch.Size([10, 2, 34, 34])
+    ds = create_dataset("nmnist", "/data/NMNIST", "train", T=10)   # PLIF: split_by="number"
+    x, y = ds[0]                                                     # x: [10, 2, 34, 34] float32
 """
 from __future__ import annotations
 
