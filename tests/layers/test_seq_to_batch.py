@@ -93,3 +93,5 @@ def test_bad_arguments_raise():
 
     with pytest.raises(ValueError, match="T\\*B"):
         SeqToBatch(SumBatch())(torch.zeros(3, 2, 4))
+    with pytest.raises(ValueError, match="one tensor"):
+        SeqToBatch(nn.GRU(4, 3))(torch.zeros(3, 2, 4))

@@ -29,6 +29,8 @@ def fold_time(x: Tensor) -> Tensor:
 
 def unfold_time(y: Tensor, steps: int, batch: int) -> Tensor:
     """``[T*B, ...] -> [T, B, ...]`` (always a view)."""
+    if not isinstance(y, Tensor):
+        raise ValueError(f"expected the module to return one tensor, got {type(y).__name__}")
     if y.dim() < 1 or y.shape[0] != steps * batch:
         raise ValueError(
             f"expected the module output to keep the folded batch dim T*B = {steps}*{batch} = "
