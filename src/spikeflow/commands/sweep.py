@@ -9,7 +9,7 @@ EXAMPLES = """\
   # He et al. 2020 temporal-resolution study: SNN vs RNN vs LSTM against the frame window
   spikeflow sweep configs/he2020/nmnist_snn_mlp.yaml \\
       --set model.name=he2020_snn_mlp,he2020_rnn_mlp,he2020_lstm_mlp \\
-      --set data.options.window_us=1000,5000,10000,15000,20000,25000
+      --set data.options.dt_ms=1,5,10,15,20,25
   # PLIF ablation: initial tau x pooling
   spikeflow sweep configs/plif/fashion_mnist.yaml --set model.options.init_tau=2,4,8 \\
       --set model.options.pool=max,avg --set train.epochs=5 --out runs/plif_ablation
