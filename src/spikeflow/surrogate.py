@@ -68,7 +68,8 @@ class Surrogate(nn.Module):
 
     def value(self) -> float:
         """The current shape parameter as a Python float (for logging and configs)."""
-        return float(self.param)
+        p = self.param
+        return float(p.detach()) if isinstance(p, Tensor) else float(p)
 
     def spec(self) -> F.SurrogateSpec:
         """``(code, param)`` for the functional/fused dynamics."""

@@ -1,0 +1,164 @@
+"""Fused numba kernels vs the reference loops (the oracles): identical spikes and states, gradients of
+inputs, initial states, PLIF's k and learnable surrogate parameters equal within 1e-10 (float64)."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from spikeflow.functional import surrogate as S
+from spikeflow.functional._kernels import _blocks, _runtime
+from spikeflow.functional.decay_lif import decay_lif
+from spikeflow.functional.iir_neuron import iir_neuron
+from spikeflow.functional.lif import IF_MODE, LIF_MODE, PLIF_MODE, _run as lif_run
+
+PARAMS = {S.SIGMOID: 4.0, S.ATAN: 2.0, S.RECTANGLE: 0.5, S.GAUSSIAN: 0.4, S.TRIANGLE: 1.0}
+TOL = {torch.float64: 1e-10, torch.float32: 2e-5}
+
+
+def _compare(run, tensors, grads_out, dtype):
+    """``run(backend, *tensors) -> outputs``; compares both backends' outputs and all gradients."""
+    results = []
+    for backend in ("reference", "fused"):
+        outs = run(backend, *tensors)
+        loss = sum((o * g).sum() for o, g in zip(outs, grads_out))
+        grads = torch.autograd.grad(loss, tensors)
+        results.append((outs, grads))
+    (outs_r, grads_r), (outs_f, grads_f) = results
+    for a, b in zip(outs_r, outs_f):
+        assert torch.equal(a, b)  # bit-identical spikes and states
+    tol = TOL[dtype]
+    for a, b in zip(grads_r, grads_f):
+        torch.testing.assert_close(b, a, atol=tol, rtol=tol)
+    return outs_r
+
+
+def _inputs(T, shape, dtype, code, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.randn(T, *shape, generator=gen, dtype=dtype) * 0.8 + 0.45).requires_grad_()
+    v0 = (torch.randn(*shape, generator=gen, dtype=dtype) * 0.3).requires_grad_()
+    alpha = torch.tensor(PARAMS[code], dtype=dtype, requires_grad=True)
+    grads = [torch.randn(T, *shape, generator=gen, dtype=dtype),
+             torch.randn(*shape, generator=gen, dtype=dtype),
+             torch.randn(*shape, generator=gen, dtype=dtype)]
+    return x, v0, alpha, grads
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("mode", [IF_MODE, LIF_MODE, PLIF_MODE])
+@pytest.mark.parametrize("v_reset", [0.0, -0.2, None])
+@pytest.mark.parametrize("detach", [False, True])
+def test_lif_family_fused_equals_reference(dtype, mode, v_reset, detach):
+    for decay, strict, code in itertools.product((True, False), (False, True), PARAMS):
+        if mode == IF_MODE and not decay:
+            continue
+        x, v0, alpha, grads = _inputs(7, (3, 41), dtype, code, seed=code)
+        w = torch.tensor(0.4, dtype=dtype, requires_grad=True)
+
+        def run(backend, x, v0, alpha, w):
+            leak = {IF_MODE: 1.0, LIF_MODE: 2.5, PLIF_MODE: torch.sigmoid(w)}[mode]
+            return lif_run(x, v0, mode, leak, 1.0, v_reset, decay, detach, S.SurrogateSpec(code, alpha),
+                           strict, backend, "test")
+
+        outs = _compare(run, (x, v0, alpha, w), grads, dtype) if mode == PLIF_MODE else \
+            _compare(lambda b, x, v0, a: run(b, x, v0, a, w), (x, v0, alpha), grads, dtype)
+        assert 0 < outs[0].mean() < 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("strict", [False, True])
+def test_decay_lif_fused_equals_reference(dtype, detach, strict):
+    for code in PARAMS:
+        x, v0, alpha, grads = _inputs(8, (2, 37), dtype, code, seed=10 + code)
+
+        def run(backend, x, v0, alpha):
+            return decay_lif(x * 0.5, v0, decay=0.3, v_threshold=0.3, detach_reset=detach,
+                             surrogate=S.SurrogateSpec(code, alpha), strict=strict, backend=backend)
+
+        outs = _compare(run, (x, v0, alpha), grads, dtype)
+        assert 0 < outs[0].mean() < 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("detach", [False, True])
+@pytest.mark.parametrize("membrane_filter", [False, True])
+def test_iir_neuron_fused_equals_reference(dtype, detach, membrane_filter):
+    for code, strict in itertools.product(PARAMS, (True, False)):
+        x, v0, alpha, grads = _inputs(9, (2, 37), dtype, code, seed=20 + code)
+        r0 = (torch.rand(2, 37, dtype=dtype) * 0.5).requires_grad_()
+
+        def run(backend, x, v0, r0, alpha):
+            return iir_neuron(x + 0.4, v0, r0, tau_m=4.0, membrane_filter=membrane_filter,
+                              v_threshold=1.0, reset_v=1.0, detach_reset=detach,
+                              surrogate=S.SurrogateSpec(code, alpha), strict=strict, backend=backend)
+
+        outs = _compare(run, (x, v0, r0, alpha), grads, dtype)
+        assert 0 < outs[0].mean() < 1
+
+
+def test_fixed_surrogate_param_no_grad_and_no_grad_mode():
+    x = torch.randn(6, 4, 300, dtype=torch.float64) + 0.5
+    spec = S.SurrogateSpec(S.ATAN, 2.0)
+    ref = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "reference", "t")
+    fused = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "t")
+    with torch.no_grad():
+        xg = x.clone().requires_grad_()
+        nograd = lif_run(xg, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "t")
+    for a, b, c in zip(ref, fused, nograd):
+        assert torch.equal(a, b) and torch.equal(a, c)
+        assert b.grad_fn is None and c.grad_fn is None
+
+
+def test_non_contiguous_input_and_many_blocks_on_two_threads():
+    base = torch.randn(10, 4, 6, 600, dtype=torch.float64)
+    x = base.transpose(0, 1)[:, :, :, ::2].contiguous().transpose(2, 3)  # [4, 10, 300, 6]: 18 blocks
+    x = (x + 0.5).requires_grad_()
+    assert not x.is_contiguous()
+    g = torch.randn(x.shape, dtype=torch.float64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = []
+        for backend in ("reference", "fused"):
+            s, v = lif_run(x, None, LIF_MODE, 2.0, 1.0, None, True, False,
+                           S.SurrogateSpec(S.SIGMOID, 4.0), False, backend, "t")
+            (gx,) = torch.autograd.grad((s * g).sum() + v.sum(), x)
+            results.append((s, v, gx))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
+    torch.testing.assert_close(results[1][2], results[0][2], atol=1e-10, rtol=1e-10)
+
+
+def test_empty_sequence_returns_state_unchanged():
+    v = torch.ones(3)
+    s, v_out = lif_run(torch.zeros(0, 3), v, LIF_MODE, 2.0, 1.0, 0.0, True, False,
+                       S.SurrogateSpec(S.SIGMOID, 4.0), False, "auto", "t")
+    assert s.shape == (0, 3) and torch.equal(v_out, v)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vectorised_exp_accuracy(dtype):
+    y = np.concatenate([np.linspace(-87.0, 0.0, 20001), [-1e-30, -0.0, -200.0]]).astype(dtype)
+    out = np.empty_like(y)
+    _blocks.expneg(y, len(y), _blocks.consts(dtype), out)
+    ref = np.exp(y.astype(np.float64))
+    normal = ref > 2.0 ** -126
+    rel = np.abs(out[normal] - ref[normal]) / ref[normal]
+    assert rel.max() < (1e-15 if dtype == np.float64 else 3e-7)
+    assert out[-1] == 0.0 and out[-2] == 1.0
+
+
+def test_backend_errors_and_fallbacks():
+    x = torch.randn(3, 2, 4, dtype=torch.float16)
+    spec = S.SurrogateSpec(S.SIGMOID, 4.0)
+    with pytest.raises(RuntimeError, match="float32/float64"):
+        lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "LIF")
+    with pytest.raises(ValueError, match="backend"):
+        lif_run(x.float(), None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "cuda", "LIF")
+    with pytest.warns(RuntimeWarning, match="reference loop"):
+        _runtime._warned.discard("LIF16:the fused LIF16 kernel supports float32/float64 (got torch.float16)")
+        assert not _runtime.use_fused("auto", x, "LIF16")
+    with pytest.raises(ValueError, match="v must have the shape"):
+        lif_run(x.float(), torch.zeros(3), LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "t")
