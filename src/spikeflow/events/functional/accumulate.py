@@ -20,6 +20,9 @@ import numpy as np
 from spikeflow.events.types import EVENT_DTYPE, SensorSize
 
 ACCUMULATE = ("sum", "or", "or_ms")
+# x (offset 0) and y (offset 2) of an EVENT_DTYPE record read as one little-endian uint32
+_XY = np.dtype({"names": ["xy"], "formats": ["<u4"], "offsets": [0],
+                "itemsize": EVENT_DTYPE.itemsize})
 _MODE = {"sum": 0, "or": 1, "or_ms": 2}
 
 
@@ -135,8 +138,8 @@ def accumulate(events: np.ndarray, sensor: SensorSize, starts: np.ndarray, ends:
                           ymap, int(origin_us), last_key, out)
     else:
         out = np.empty(t_n * size, dtype=np.float32)  # the kernel writes every element
-        bad = compiled[0](x, y, p, starts, ends, w, h, n_pol, pstride, size, xmap, ymap,
-                          accumulate == "or", out)
+        bad = compiled[0](events.view(_XY)["xy"], p, starts, ends, w, h, n_pol, pstride, size,
+                          xmap, ymap, accumulate == "or", out)
     if bad >= 0:
         raise _bad_event(events, _first_bad(events, sensor, starts, ends), sensor)
     return out.reshape(shape)
