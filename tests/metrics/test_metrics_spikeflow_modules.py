@@ -44,3 +44,38 @@ def test_evaluate_metrics_reports_plif_tau():
     result = evaluate_metrics(net, loader, latency_repeats=0)
     assert result["neuron_tau"]["1"] == pytest.approx(3.0)
     assert [r["name"] for r in result["layers"]] == ["1", "5"]
+
+
+def _zoo(name, **kw):
+    models = pytest.importorskip("spikeflow.models")
+    if name not in models.list_models():
+        pytest.skip(f"model {name} not registered")
+    return models.create_model(name, **kw).eval()
+
+
+@pytest.mark.parametrize("kind,mode", [("rnn", "rnn"), ("lstm", "lstm"), ("gru", "gru")])
+@pytest.mark.parametrize("readout", ["rate", "last"])
+def test_he2020_recurrent_mlp_exact_macs(kind, mode, readout):
+    from spikeflow.metrics import rnn_macs_per_step, synops
+
+    net = _zoo(f"he2020_{kind}_mlp", in_features=2 * 6 * 6, hidden=(16, 12), readout=readout)
+    T = 5
+    ops = synops(net, torch.rand(T, 3, 2, 6, 6))
+    per_step = rnn_macs_per_step(72, 16, mode) + rnn_macs_per_step(16, 12, mode)
+    readout_macs = 12 * 11 * (T if readout == "rate" else 1)
+    assert ops == {"ac": 0.0, "mac": float(T * per_step + readout_macs)}
+
+
+def test_he2020_snn_vs_convlstm_cnn():
+    from spikeflow.metrics import conv_rnn_macs_per_step, count_synops, rnn_macs_per_step
+
+    T, x = 3, (torch.rand(3, 2, 2, 8, 8) > 0.7).float()
+    lstm = _zoo("he2020_convlstm_cnn", input_size=8, channels=(4, 8, 8), fc=16, readout="last")
+    expected = T * (conv_rnn_macs_per_step(2, 4, (8, 8), 3, "lstm")
+                    + conv_rnn_macs_per_step(4, 8, (8, 8), 3, "lstm")
+                    + conv_rnn_macs_per_step(8, 8, (4, 4), 3, "lstm")
+                    + rnn_macs_per_step(8 * 2 * 2, 16, "lstm", num_layers=2)) + 16 * 11
+    assert count_synops(lstm, x).totals()["mac"] == expected
+    snn = _zoo("he2020_snn_cnn", input_size=8, channels=(4, 8, 8), fc=16)
+    totals = count_synops(snn, x).totals()
+    assert totals["mac"] == 0 and 0 < totals["ac"] <= totals["dense"]   # binary frames: all ACs

@@ -136,3 +136,55 @@ def test_is_spike_tensor():
     assert is_spike_tensor(torch.tensor([True, False]))
     assert not is_spike_tensor(torch.tensor([0.0, 0.5]))
     assert not is_spike_tensor(torch.tensor([2.0]))
+
+
+class LastStep(nn.Linear):
+    """Applies the Linear to the last step only (like a mainstream RNN read-out)."""
+
+    def forward(self, x):
+        return super().forward(x[-1]).expand(x.shape[0], *x.shape[1:-1], self.out_features)
+
+
+def test_counts_the_calls_a_layer_really_makes():
+    layer = LastStep(4, 3)
+    x = torch.rand(5, 2, 4) + 0.1                               # analog, all non-zero
+    assert synops(layer, x) == {"ac": 0.0, "mac": 4 * 3}       # once per sample, not T times
+
+
+def test_nested_connection_modules_count_once():
+    class Outer(nn.Linear):
+        def __init__(self):
+            super().__init__(3, 3)
+            self.inner = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.inner(super().forward(x))
+
+    x = torch.ones(2, 1, 3)
+    counter = count_synops(Outer(), x)
+    assert counter.totals()["ac"] == 2 * 3 * 3                  # outer call on spikes
+    assert counter.totals()["mac"] == 2 * 3 * 2                 # inner call on analog values
+    assert list(counter.per_layer()) == [""]
+
+
+def test_function_mode_released_after_errors():
+    net = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(RuntimeError):
+        count_synops(net, torch.ones(2, 1, 4))
+    assert torch._C._len_torch_function_stack() == 0
+    assert synops(net, torch.ones(2, 1, 3))["ac"] == 2 * 3 * 2
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+def test_functional_fanout_matches_module_and_same_padding():
+    from spikeflow.metrics import fanout_map
+
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, dilation=1)
+    assert torch.equal(fanout_map(2, conv.weight.shape, (2, 7, 6), 2, 1, 1, 1),
+                       conv_fanout_map(conv, (2, 7, 6)))
+    same = nn.Conv1d(1, 2, 4, padding="same")
+    assert torch.equal(fanout_map(1, same.weight.shape, (1, 9), 1, "same", 1, 1),
+                       conv_fanout_map(same, (1, 9)))
+    x = (torch.rand(3, 2, 1, 9) > 0.5).float()
+    ref = F.conv1d(x.flatten(0, 1), torch.ones_like(same.weight), padding="same").sum() / 2
+    assert synops(seq_to_batch(same), x)["ac"] == float(ref)

@@ -24,15 +24,15 @@ from spikeflow.metrics.recorder import LayerRecord, SpikeRecorder, all_reduce_re
 from spikeflow.metrics.recurrent_ops import (
     conv_dense_macs, conv_rnn_macs_per_step, conv_taps, rnn_macs_per_step,
 )
-from spikeflow.metrics.synops import (
-    SynOpCounter, conv_fanout_map, count_synops, is_spike_tensor, synops,
-)
+from spikeflow.metrics.fanout import conv_fanout_map, fanout_map, is_spike_tensor, spike_kind
+from spikeflow.metrics.synops import SynOpCounter, count_synops, synops
 
 __all__ = [
     "SpikeRecorder", "LayerRecord", "find_layers", "all_reduce_records",
     "firing_rates", "firing_rates_per_step", "nasfr", "activation_sparsity",
     "activation_sparsity_by_layer", "layer_summary",
-    "SynOpCounter", "synops", "count_synops", "conv_fanout_map", "is_spike_tensor",
+    "SynOpCounter", "synops", "count_synops", "conv_fanout_map", "fanout_map", "is_spike_tensor",
+    "spike_kind",
     "rnn_macs_per_step", "conv_rnn_macs_per_step", "conv_dense_macs", "conv_taps",
     "EnergyModel", "PRESETS", "energy_pj",
     "count_parameters", "memory_footprint", "measure_latency", "connection_sparsity",

@@ -1,19 +1,17 @@
 """Synaptic operations per sample: ACs for spike inputs, MACs for analog inputs, dense MACs for RNNs.
 
-For every ``nn.Linear`` / ``nn.Conv1d/2d/3d`` call (wherever it sits: inside ``SeqToBatch``,
-``nn.Sequential``, custom blocks) the operations are
+Every ``nn.Linear`` / ``nn.Conv1d/2d/3d`` module (and subclasses; wherever it sits: inside
+``SeqToBatch``, ``nn.Sequential``, custom blocks) is watched while it runs, and the ``F.linear`` /
+``F.convNd`` calls it actually makes are counted (a read-out that applies its ``Linear`` to the
+last step only is counted once, not ``T`` times):
 
     ops = sum over non-zero input elements x_i of fan_out(i)
 
-* Linear: ``fan_out = out_features``.
-* Conv: ``fan_out(c, p)`` = number of (output channel, output position, tap) triples that read input
-  element ``(c, p)``, which depends on kernel, stride, padding, dilation, groups and the border. It
-  is computed exactly as the input-gradient of ``sum(conv(x; W = 1))`` (the transposed convolution
-  of ones), cached per input shape.
-
-An input whose values are all in ``{-1, 0, 1}`` is spikes, so its operations are accumulates (ACs);
-any other input is analog (e.g. a direct-encoding first layer) and its operations are MACs
-(NeuroBench's rule). Biases are not counted. ``dense`` counts every input as non-zero.
+with the fan-outs of :mod:`spikeflow.metrics.fanout` (exact at borders for every stride, padding,
+dilation and group setting). An input whose values are all in ``{-1, 0, 1}`` is spikes, so its
+operations are accumulates (ACs); any other input is analog (e.g. a direct-encoding first layer)
+and its operations are multiply-accumulates (MACs) (NeuroBench's rule). Biases are not counted.
+``dense`` counts every input as non-zero.
 
 Recurrent baselines (``nn.RNN/LSTM/GRU``, their cells, ``spikeflow.layers.RecurrentBaseline``) are
 counted densely with the gate formulas of :mod:`spikeflow.metrics.recurrent_ops` (all MACs); the
@@ -28,9 +26,15 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
-from spikeflow.metrics.recorder import exact_sum, is_inside, is_recurrent_module
+from spikeflow.metrics.fanout import (
+    CONV_FUNCTIONS, FanoutCache, conv_call_ops, conv_fanout_map, is_spike_tensor, linear_call_ops,
+    spike_kind,
+)
+from spikeflow.metrics.recorder import is_inside, is_recurrent_module
 from spikeflow.metrics.recurrent_ops import conv_rnn_macs_per_step, rnn_macs_per_step
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -48,47 +52,21 @@ class LayerOps:
     calls: int = 0
 
 
-def spike_kind(x: Tensor) -> str:
-    """``"binary"`` (all values in {0, 1}), ``"signed"`` ({-1, 0, 1}) or ``"analog"``."""
-    if x.dtype == torch.bool:
-        return "binary"
-    if x.numel() == 0:
-        return "binary"
-    lo, hi = torch.aminmax(x)
-    lo, hi = float(lo), float(hi)
-    if lo < -1 or hi > 1 or not torch.equal(x, x.round()):
-        return "analog"
-    return "binary" if lo >= 0 else "signed"
+class _CallCapture(TorchFunctionMode):
+    """Counts the ``F.linear`` / ``F.convNd`` calls made while one connection module runs."""
 
+    def __init__(self, counter: "SynOpCounter", name: str) -> None:
+        super().__init__()
+        self.counter, self.name = counter, name
 
-def is_spike_tensor(x: Tensor) -> bool:
-    """True when every element is -1, 0 or 1 (binary or signed spikes)."""
-    return spike_kind(x) != "analog"
-
-
-def _nonzero_mask(x: Tensor, kind: str) -> Tensor:
-    """A tensor that is 1 where ``x`` is non-zero (x itself for binary spikes: no copy)."""
-    if kind == "binary":
-        return x if x.dtype != torch.bool else x.to(torch.uint8)
-    if kind == "signed":
-        return x.abs()
-    return x.ne(0).view(torch.uint8)
-
-
-def conv_fanout_map(conv: nn.Module, input_shape: tuple[int, ...]) -> Tensor:
-    """Fan-out of every input element of ``conv`` for one sample: float64 ``[C_in, *spatial]``.
-
-    ``fan_out = d/dx sum(conv(x; W = 1, b = 0))`` evaluated once (the convolution is linear), which
-    handles every padding mode, stride, dilation and group setting exactly, borders included.
-    """
-    if not isinstance(conv, _CONVS):
-        raise TypeError(f"conv_fanout_map expects nn.Conv1d/2d/3d, got {type(conv).__name__}")
-    with torch.enable_grad():
-        x = torch.zeros((1, *input_shape), dtype=torch.float64, requires_grad=True)
-        ones = torch.ones(conv.weight.shape, dtype=torch.float64)
-        out = conv._conv_forward(x, ones, None)
-        (grad,) = torch.autograd.grad(out.sum(), x)
-    return grad[0].detach().round()
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear:
+            self.counter._add(self.name, *linear_call_ops(args[0].detach(), args[1]))
+        elif func in CONV_FUNCTIONS:
+            self.counter._add(self.name, *conv_call_ops(CONV_FUNCTIONS[func], args, kwargs,
+                                                        self.counter._fanouts))
+        return func(*args, **kwargs)
 
 
 class SynOpCounter:
@@ -109,7 +87,8 @@ class SynOpCounter:
         self.batch_dim = int(batch_dim)
         self.samples = 0
         self.layers: dict[str, LayerOps] = {}
-        self._fanout_cache: dict[tuple[str, tuple[int, ...], str], Tensor] = {}
+        self._fanouts = FanoutCache()
+        self._active: list[Optional[_CallCapture]] = []
         self._handles: list[Any] = []
         self._targets = _find_connections(model)
         for name, _, kind in self._targets:
@@ -127,13 +106,18 @@ class SynOpCounter:
             return
         self._handles.append(self.model.register_forward_pre_hook(self._count_samples))
         for name, module, kind in self._targets:
-            hook = self._recurrent_hook(name) if kind == "recurrent" else self._connection_hook(name)
-            self._handles.append(module.register_forward_hook(hook))
+            if kind == "recurrent":
+                self._handles.append(module.register_forward_hook(self._recurrent_hook(name)))
+            else:
+                self._handles.append(module.register_forward_pre_hook(self._enter_layer(name)))
+                self._handles.append(module.register_forward_hook(self._leave_layer, always_call=True))
 
     def detach(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        while self._active:
+            self._leave_layer(None, (), None)
 
     # -- results ------------------------------------------------------------------------------
     def totals(self) -> dict[str, float]:
@@ -185,31 +169,31 @@ class SynOpCounter:
             )
         self.samples += int(x.shape[self.batch_dim])
 
-    def _connection_hook(self, name: str):
-        def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            x = args[0].detach()
-            kind = spike_kind(x)
-            mask = _nonzero_mask(x, kind)
-            if isinstance(module, nn.Linear):
-                rows = x.numel() // module.in_features
-                nonzero = float(exact_sum(mask.reshape(-1, 1), dim=0)[0]) if mask.numel() else 0.0
-                ops, dense = nonzero * module.out_features, float(rows * module.in_features * module.out_features)
-            else:
-                spatial = len(module.kernel_size)
-                per_sample = tuple(x.shape[-(spatial + 1):])
-                fan = self._fanout(name, module, per_sample, x.device)
-                counts = exact_sum(mask.reshape(-1, *per_sample), dim=0).to(fan.dtype)
-                ops = float((counts * fan).sum())
-                dense = float(fan.sum()) * (x.numel() // fan.numel())
-            record = self.layers[name]
-            if kind != "analog":
-                record.ac += ops
-            else:
-                record.mac += ops
-            record.dense += dense
-            record.calls += 1
+    def _enter_layer(self, name: str):
+        def pre_hook(module: nn.Module, args: tuple) -> None:
+            if self._active:                      # nested connection module: the outer one counts
+                self._active.append(None)
+                return
+            capture = _CallCapture(self, name)
+            capture.__enter__()
+            self._active.append(capture)
+            self.layers[name].calls += 1
 
-        return hook
+        return pre_hook
+
+    def _leave_layer(self, module: Optional[nn.Module], args: tuple, output: Any) -> None:
+        if self._active:
+            capture = self._active.pop()
+            if capture is not None:
+                capture.__exit__(None, None, None)
+
+    def _add(self, name: str, kind: str, ops: float, dense: float) -> None:
+        record = self.layers[name]
+        if kind == "analog":
+            record.mac += ops
+        else:
+            record.ac += ops
+        record.dense += dense
 
     def _recurrent_hook(self, name: str):
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
@@ -220,13 +204,6 @@ class SynOpCounter:
             record.calls += 1
 
         return hook
-
-    def _fanout(self, name: str, module: nn.Module, shape: tuple[int, ...], device: torch.device) -> Tensor:
-        key = (name, shape, str(device))
-        if key not in self._fanout_cache:
-            fan = conv_fanout_map(module, shape)
-            self._fanout_cache[key] = fan.to(device, torch.float32 if device.type == "mps" else torch.float64)
-        return self._fanout_cache[key]
 
 
 def _find_connections(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
