@@ -1,7 +1,6 @@
 """Tiny hand-built networks shared by the metrics tests."""
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from spikeflow.neurons.base import BaseNeuron

@@ -21,7 +21,8 @@ def test_parse_set_and_split():
 def test_expand_grid_and_zip():
     a, b = parse_set("x=1,2"), parse_set("y=a,b,c")
     grid = expand([a, b])
-    assert [[(ax.key, ax.values[i]) for ax, i in p] for p in grid][:2] == [[("x", 1), ("y", "a")], [("x", 1), ("y", "b")]]
+    pairs = [[(ax.key, ax.values[i]) for ax, i in p] for p in grid]
+    assert pairs[:2] == [[("x", 1), ("y", "a")], [("x", 1), ("y", "b")]]
     assert len(grid) == 6
     assert len(expand([a, parse_set("z=3,4")], mode="zip")) == 2
     with pytest.raises(SweepError, match="same number"):

@@ -30,10 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from spikeflow.metrics.fanout import (
-    CONV_FUNCTIONS, FanoutCache, conv_call_ops, conv_fanout_map, is_spike_tensor, linear_call_ops,
-    spike_kind,
-)
+from spikeflow.metrics.fanout import CONV_FUNCTIONS, FanoutCache, conv_call_ops, linear_call_ops
 from spikeflow.metrics.recorder import is_inside, is_recurrent_module
 from spikeflow.metrics.recurrent_ops import conv_rnn_macs_per_step, rnn_macs_per_step
 
@@ -284,6 +281,5 @@ def synops(model: nn.Module, x: Tensor) -> dict[str, float]:
 
 
 __all__ = [
-    "LayerOps", "SynOpCounter", "conv_fanout_map", "count_synops", "is_spike_tensor", "spike_kind",
-    "recurrent_call_macs", "synops",
+    "LayerOps", "SynOpCounter", "count_synops", "recurrent_call_macs", "synops",
 ]
