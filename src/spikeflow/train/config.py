@@ -349,8 +349,15 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
+#: top-level metadata blocks of the paper configs (configs/<paper>/*.yaml) that training ignores:
+#: ``paper:`` (the published row) and ``mini:`` (overrides for ``spikeflow reproduce --scale mini``)
+META_KEYS = ("paper", "mini")
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    """Build and validate a :class:`Config` from a nested dict."""
+    """Build and validate a :class:`Config` from a nested dict (``META_KEYS`` blocks are ignored)."""
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in META_KEYS}
     cfg = _build(Config, data, "")
     cfg.check()
     return cfg
