@@ -1,0 +1,85 @@
+"""Paper configs: in sync with configs/generate.py, parse with the training schema at both scales,
+build their models, and carry valid paper metadata and the papers' recipes."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from spikeflow.models import create_model
+from spikeflow.report.reproduce import find_experiments, list_papers, load_experiment
+from spikeflow.train import config_from_dict, load_config
+
+ROOT = Path(__file__).resolve().parents[1] / "configs"
+PAPERS = {"asa": 10, "he2020": 55, "plif": 36, "snn_iir": 13}
+PATHS = [p for paper in PAPERS for p in find_experiments(paper, ROOT)]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("configs_generate", ROOT / "generate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_paper_has_its_rows() -> None:
+    assert list_papers(ROOT) == sorted(PAPERS)
+    assert {paper: len(find_experiments(paper, ROOT)) for paper in PAPERS} == PAPERS
+
+
+def test_committed_configs_match_the_generator() -> None:
+    files = _generator().generate(ROOT)
+    assert sorted(files) == sorted(PATHS)
+    stale = [p.name for p, text in files.items() if p.read_text() != text]
+    assert not stale, f"run `python configs/generate.py`: stale {stale}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_config_parses_and_builds_at_both_scales(path: Path) -> None:
+    full = load_experiment(path, "full")
+    assert full.config is not None
+    cfg = config_from_dict(full.config)
+    assert load_config(path).to_dict() == cfg.to_dict()  # `spikeflow train FILE` ignores paper:/mini:
+    meta = full.paper
+    assert meta.dataset == cfg.data.name
+    if meta.value is not None and meta.metric.startswith("acc"):
+        assert 0 < meta.value <= 100
+    with torch.device("meta"):
+        create_model(cfg.model.name, **cfg.model.options)
+    mini = load_experiment(path, "mini")
+    if mini.config is None:
+        assert "mini" in mini.skip
+        return
+    small = config_from_dict(mini.config)
+    assert small.train.epochs <= 6 and small.train.epochs < cfg.train.epochs
+    with torch.device("meta"):
+        create_model(small.model.name, **small.model.options)
+
+
+def test_full_scale_recipes() -> None:
+    plif = config_from_dict(load_experiment(ROOT / "plif" / "cifar10_dvs_b.yaml").config)
+    assert (plif.optim.name, plif.optim.lr, plif.schedule.name, plif.schedule.T_max) == ("adam", 1e-3, "cosine", 64)
+    assert (plif.train.epochs, plif.train.batch_size, plif.train.seed, plif.train.loss) == (1024, 16, 2020, "mse_rate")
+    assert (plif.data.T, plif.data.options["split_by"], plif.data.val_split) == (20, "number", 0.15)
+    iir = config_from_dict(load_experiment(ROOT / "snn_iir" / "snn_conv_1_mnist_poisson_input.yaml").config)
+    assert (iir.data.encoding, iir.data.T, iir.train.batch_size, iir.train.loss) == ("poisson", 25, 32, "ce_count")
+    assert (iir.schedule.milestones, iir.data.val_size, iir.data.split_seed) == ([50, 100], 10000, 42)
+    he = config_from_dict(load_experiment(ROOT / "he2020" / "gesture_snn_cnn_10ms.yaml").config)
+    assert (he.data.options["dt_ms"], he.data.options["ds"], he.data.T, he.train.seed) == (10, 4, 60, 666)
+    asa = config_from_dict(load_experiment(ROOT / "asa" / "gait_night_asa.yaml").config)
+    assert asa.model.options["channels"] == [32, 32, 32] and asa.model.options["reduction"] == 8
+    assert (asa.schedule.name, asa.schedule.T_0, asa.optim.weight_decay) == ("cosine_restarts", 100, 1e-4)
+    assert asa.data.eval_options == {"clips": 10}
+    memory = load_experiment(ROOT / "snn_iir" / "associative_memory.yaml")
+    assert memory.paper.metric == "test_loss" and memory.paper.value == pytest.approx(0.0042)
+
+
+def test_he2020_rows_cover_models_and_resolutions() -> None:
+    names = {p.stem for p in find_experiments("he2020", ROOT)}
+    for model in ("snn_mlp", "rnn_mlp", "lstm_mlp", "gru_mlp", "snn_cnn", "convrnn_cnn", "convlstm_cnn",
+                  "convgru_cnn"):
+        for dt in (1, 5, 10, 15, 20, 25):
+            assert f"gesture_{model}_{dt}ms" in names
+    assert all(load_experiment(p).paper.value is None for p in find_experiments("he2020", ROOT))
