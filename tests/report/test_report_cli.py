@@ -108,3 +108,19 @@ def test_sweep_two_values(tmp_path, config):
     # a bad key is rejected before anything runs
     assert main(["sweep", str(config), "--set", "optim.lrr=1,2", "--out", str(tmp_path / "bad")]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_sweep_scale_mini_applies_the_mini_block(tmp_path, config):
+    paper = tmp_path / "paper.yaml"
+    paper.write_text(config.read_text() + textwrap.dedent("""\
+        paper: {table: t, row: r, metric: acc_A, value: null}
+        mini:
+          model: {options: {hidden: 4}}
+          train: {epochs: 1}
+        """))
+    out = tmp_path / "mini"
+    assert main(["sweep", str(paper), "--scale", "mini", "--set", "optim.lr=0.01,0.02", "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [int(r["params"]) for r in rows] == [64 * 4 + 4 + 4 * 10 + 10 + 2] * 2
+    (tmp_path / "nomini.yaml").write_text(config.read_text())
+    assert main(["sweep", str(tmp_path / "nomini.yaml"), "--scale", "mini", "--set", "optim.lr=1,2"]) == 2

@@ -7,9 +7,12 @@ from spikeflow.commands import add_parser
 
 EXAMPLES = """\
   # He et al. 2020 temporal-resolution study: SNN vs RNN vs LSTM against the frame window
-  spikeflow sweep configs/he2020/nmnist_snn_mlp.yaml \\
+  spikeflow sweep configs/he2020/nmnist_snn_mlp.yaml --set data.root=/data/N-MNIST \\
       --set model.name=he2020_snn_mlp,he2020_rnn_mlp,he2020_lstm_mlp \\
       --set data.options.dt_ms=1,5,10,15,20,25
+  # the same on offline stand-in data (the paper config's `mini:` block), 2 epochs each
+  spikeflow sweep configs/he2020/nmnist_snn_mlp.yaml --scale mini --set train.epochs=2 \\
+      --set model.name=he2020_snn_mlp,he2020_rnn_mlp,he2020_lstm_mlp --set data.options.dt_ms=1,10,25
   # PLIF ablation: initial tau x pooling
   spikeflow sweep configs/plif/fashion_mnist.yaml --set model.options.init_tau=2,4,8 \\
       --set model.options.pool=max,avg --set train.epochs=5 --out runs/plif_ablation
@@ -33,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/sweep-<config name>)")
     p.add_argument("--zip", action="store_true", help="pair the i-th values instead of the grid")
     p.add_argument("--quiet", action="store_true", help="no progress bars (train.quiet=true)")
+    p.add_argument("--scale", choices=["full", "mini"], default="full",
+                   help="mini: apply the paper config's `mini:` block (offline data, fewer epochs)")
     p.set_defaults(func=_main)
 
 
@@ -52,17 +57,46 @@ def _main(args) -> int:
     if args.quiet:
         fixed.append("train.quiet=true")
     name = Path(args.config).stem if args.config else "default"
-    out = Path(args.out) if args.out else Path("runs") / f"sweep-{name}"
+    suffix = "-mini" if args.scale == "mini" else ""
+    out = Path(args.out) if args.out else Path("runs") / f"sweep-{name}{suffix}"
+    base = mini_config(args.config) if args.scale == "mini" else None
+
+    def config(overrides: list[str]):
+        return load_config(None if base is not None else args.config, overrides, base=base)
 
     def runner(overrides: list[str], run_dir: Path) -> None:
-        result = run(load_config(args.config, overrides), out=run_dir)
+        result = run(config(overrides), out=run_dir)
         print(result.line())
 
-    result = run_sweep(axes, fixed, out, runner, mode="zip" if args.zip else "grid",
-                       check=lambda overrides: load_config(args.config, overrides))
+    result = run_sweep(axes, fixed, out, runner, mode="zip" if args.zip else "grid", check=config)
     print(f"sweep table: {result.table_md} and {result.table_csv}"
           + (f"; plot: {result.plot}" if result.plot else ""))
     if result.failed:
         print(f"{len(result.failed)} run(s) failed: {', '.join(result.failed)}")
         return 1
     return 0
+
+
+def mini_config(path: str | None) -> dict:
+    """The config at ``path`` with its ``mini:`` block deep-merged in (paper configs, see
+    ``spikeflow reproduce``); the ``paper:``/``mini:`` metadata blocks are dropped."""
+    import yaml
+
+    if path is None:
+        raise ValueError("--scale mini needs a paper CONFIG with a `mini:` block")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    mini = data.pop("mini", None)
+    data.pop("paper", None)
+    if not isinstance(mini, dict):
+        raise ValueError(f"{path}: --scale mini needs a `mini:` mapping of overrides "
+                         f"(found {mini!r})")
+    return _merge(data, mini)
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out
