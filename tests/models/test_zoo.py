@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spikeflow.models import create_model, list_models
-from spikeflow.models._common import model_card
+from spikeflow.models import model_card
 
 # small variants: (factory overrides, per-step input shape, K)
 SMALL: dict[str, tuple[dict, tuple, int]] = {

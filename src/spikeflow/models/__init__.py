@@ -32,4 +32,6 @@ def list_models(pattern: str = "*") -> list[str]:
     return MODELS.names(pattern)
 
 
-__all__ = ["MODELS", "register_model", "create_model", "list_models"]
+from spikeflow.models._common import ModelCard, model_card  # noqa: E402 (paper metadata per model)
+
+__all__ = ["MODELS", "register_model", "create_model", "list_models", "ModelCard", "model_card"]
