@@ -56,7 +56,7 @@ def training_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
     panels = [("loss", "loss"), ("acc", "accuracy (%)")]
     if not any(r.series(f"{s}_{m}")[0] for r in runs for s in SPLIT_STYLE for m, _ in panels):
         return None
-    fig = _figure(10, 4)
+    fig = _figure(10 if len(runs) == 1 else 13, 4)
     axes = fig.subplots(1, 2)
     colors = _colors(len(runs))
     for ax, (metric, label) in zip(axes, panels):
@@ -67,7 +67,7 @@ def training_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
                     continue
                 if metric == "acc":
                     ys = [100 * y for y in ys]
-                name = split if len(runs) == 1 else f"{_short(run.name)} {split}"
+                name = split if len(runs) == 1 else f"{_short(run.name, 32)} {split}"
                 ax.plot(xs, ys, style, color=color, marker="o" if len(xs) < 15 else None,
                         markersize=3, label=name)
         ax.set_xlabel("epoch")
@@ -75,7 +75,7 @@ def training_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     handles, labels = max((ax.get_legend_handles_labels() for ax in axes), key=lambda hl: len(hl[0]))
-    if len(handles) <= 6:
+    if len(runs) == 1:
         for ax in axes:
             if ax.lines:
                 ax.legend(fontsize="small")
@@ -295,7 +295,10 @@ def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequen
     categories = [] if numeric else list(dict.fromkeys(str(v) for v in xs_all))
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
-        label = ", ".join(f"{k}={r.get(k)}" for k in group_keys) or "runs"
+        if len(group_keys) == 1:
+            label = str(r.get(group_keys[0]))
+        else:
+            label = ", ".join(f"{k}={r.get(k)}" for k in group_keys) or "runs"
         groups.setdefault(label, []).append(r)
     cols = 2 if len(metrics) == 4 else len(metrics)
     nrows = math.ceil(len(metrics) / cols)
@@ -331,7 +334,8 @@ def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequen
             handles, labels = ax.get_legend_handles_labels()
     if len(groups) > 1 and handles:
         fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(groups)),
-                   fontsize="small")
+                   fontsize="small", title=group_keys[0] if len(group_keys) == 1 else None,
+                   title_fontsize="small")
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     fig.suptitle(f"sweep over {x_key}")
