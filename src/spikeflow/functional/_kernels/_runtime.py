@@ -25,10 +25,12 @@ try:  # numba is a hard dependency; the reference loops still work without it
 except ImportError:  # pragma: no cover - broken installs only
     NUMBA_AVAILABLE = False
 
-__all__ = ["BACKENDS", "NUMBA_AVAILABLE", "BLOCK", "check_backend", "use_fused", "run_blocks"]
+__all__ = ["BACKENDS", "NUMBA_AVAILABLE", "BLOCK", "check_backend", "use_fused", "run_blocks",
+           "replay_block"]
 
 BACKENDS = ("auto", "fused", "reference")
 BLOCK = 1024  # neurons per block: the block's state and one time step stay in L1
+REPLAY_BYTES = 1 << 18  # backward replays a block's T steps into a buffer this size (stays in L2)
 FUSED_DTYPES = (torch.float32, torch.float64)
 MIN_PARALLEL_WORK = 1 << 16  # elements (T * N) below which one thread is faster
 
@@ -84,6 +86,14 @@ def use_fused(backend: str, x: Tensor, what: str) -> bool:
     _warn_once(f"{what}:{problem}", f"spikeflow: {problem}; {what} uses the reference loop "
                "(backend='auto' falls back silently after this warning)")
     return False
+
+
+def replay_block(T: int, itemsize: int) -> int:
+    """Neurons per block in backward, whose ``[T, block]`` replay buffer must stay in L2."""
+    block = BLOCK
+    while block > 64 and T * block * itemsize > REPLAY_BYTES:
+        block //= 2
+    return block
 
 
 def _get_pool(n: int) -> ThreadPoolExecutor:

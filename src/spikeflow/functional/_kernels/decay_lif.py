@@ -10,7 +10,8 @@ i.e. ``u[t] = decay * u[t-1] * (1 - s[t-1]) + I[t]``. Backward, ``gv`` = gradien
     gU = gS * sg(U - thr) + gv * (1 - S)
     dL/dI[t] = gU ,  gv <- decay * gU ,  dL/dalpha += gS * dF/dalpha
 
-Only ``U`` is stored for backward. Same block layout as ``_kernels/lif.py``.
+Only ``x`` is saved; the backward replays each block's ``U`` into an L2-resident buffer, as in
+``_kernels/lif.py``.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, surrogate_block
-from spikeflow.functional._kernels._runtime import BLOCK, run_blocks
+from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
 
 __all__ = ["DecayLIFConfig", "decay_lif_fused"]
 
@@ -36,47 +37,56 @@ class DecayLIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - compiled
-    T, N = x.shape
-    decay, thr = p[0], p[1]
-    one, zero = c[ONE], c[ZERO]
-    ge, save = f[0] == 0, f[1]
-    for b in range(b0, b1):
-        lo = b * bs
-        hi = min(lo + bs, N)
-        n = hi - lo
-        v = v0[lo:hi].copy()
-        for t in range(T):
-            xt = x[t, lo:hi]
-            st = s[t, lo:hi]
-            ut = u[t * save, lo:hi]
-            for i in range(n):
-                uu = decay * v[i] + xt[i]
-                ut[i] = uu
-                sp = (uu > thr) | (ge & (uu == thr))
-                st[i] = one if sp else zero
-                v[i] = zero if sp else uu
-        vout[lo:hi] = v
+def _step(xt, v, ut, st, n, decay, thr, one, zero, ge):  # pragma: no cover - compiled
+    """One time step of a block: ``ut = decay * v + x``, fire ``st``, reset ``v`` in place."""
+    for i in range(n):
+        uu = decay * v[i] + xt[i]
+        ut[i] = uu
+        sp = (uu > thr) | (ge & (uu == thr))
+        st[i] = one if sp else zero
+        v[i] = zero if sp else uu
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, gs, u, gvT, gx, gv0, apart, p, f, c):  # pragma: no cover - compiled
-    T, N = u.shape
-    decay, thr, a = p[0], p[1], p[2]
+def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compiled
+    T, N = x.shape
+    decay, thr = p[0], p[1]
     one, zero = c[ONE], c[ZERO]
-    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
+    ge = f[0] == 0
+    sc = scratch(2, bs, x.dtype)
+    v = sc[0, :bs]
+    u = sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
-        gv = gvT[lo:hi].copy()
-        acc_a = np.zeros(n, u.dtype)
-        z = np.empty(n, u.dtype)
-        e = np.empty(n, u.dtype)
-        sg = np.empty(n, u.dtype)
-        dp = np.empty(n, u.dtype)
+        v[:n] = v0[lo:hi]
+        for t in range(T):
+            _step(x[t, lo:hi], v, u, s[t, lo:hi], n, decay, thr, one, zero, ge)
+        vout[lo:hi] = v[:n]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: no cover
+    T, N = x.shape
+    decay, thr, a = p[0], p[1], p[2]
+    one, zero = c[ONE], c[ZERO]
+    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
+    ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (L2 resident)
+    sc = scratch(7, bs, x.dtype)
+    v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
+    z, e, sg, dp = sc[3, :bs], sc[4, :bs], sc[5, :bs], sc[6, :bs]
+    for b in range(b0, b1):
+        lo = b * bs
+        hi = min(lo + bs, N)
+        n = hi - lo
+        v[:n] = v0[lo:hi]
+        for t in range(T):
+            _step(x[t, lo:hi], v, ub[t], z, n, decay, thr, one, zero, ge)
+        gv[:n] = gvT[lo:hi]
+        acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            ut = u[t, lo:hi]
+            ut = ub[t]
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
             surrogate_block(ut, thr, n, code, a, c, z, e, sg, dp)
@@ -89,33 +99,34 @@ def _backward(b0, b1, bs, gs, u, gvT, gx, gv0, apart, p, f, c):  # pragma: no co
                 acc_a[i] += gtot * dp[i]
                 gxt[i] = gu
                 gv[i] = decay * gu
-        gv0[lo:hi] = gv
+        gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):
             ta += acc_a[i]
         apart[b] = ta
 
 
-def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig, save: bool):
+def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig) -> tuple[Tensor, Tensor]:
     T, N = x.shape
     x, v0 = x.detach(), v0.detach()
     s = torch.empty_like(x)
     vout = torch.empty_like(v0)
-    u = torch.empty((T, N) if save else (1, N), dtype=x.dtype)
     dt = x.numpy().dtype
     p = np.array([cfg.decay, cfg.v_threshold], dtype=dt)
-    f = np.array([int(cfg.strict), int(save)], dtype=np.int64)
-    run_blocks(_forward, -(-N // BLOCK), T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(), u.numpy(),
+    f = np.array([int(cfg.strict)], dtype=np.int64)
+    run_blocks(_forward, -(-N // BLOCK), T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(),
                vout.numpy(), p, f, consts(dt))
-    return s, vout, (u if save else None)
+    return s, vout
 
 
 class _DecayLIFFunction(torch.autograd.Function):
+    """Saves only ``x`` and ``v0``; backward replays the forward block by block."""
+
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, alpha: Optional[Tensor], a: float,  # type: ignore[override]
                 cfg: DecayLIFConfig):
-        s, vout, u = _forward_np(x, v0, cfg, save=True)
-        ctx.save_for_backward(u)
+        s, vout = _forward_np(x, v0, cfg)
+        ctx.save_for_backward(x, v0)
         ctx.cfg, ctx.a = cfg, a
         ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
         ctx.set_materialize_grads(False)
@@ -123,20 +134,21 @@ class _DecayLIFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
-        (u,) = ctx.saved_tensors
+        x, v0 = (t.detach() for t in ctx.saved_tensors)
         cfg = ctx.cfg
-        T, N = u.shape
-        gs = torch.zeros_like(u) if gs is None else gs.contiguous()
-        gv = torch.zeros(N, dtype=u.dtype) if gv is None else gv.contiguous()
-        dt = u.numpy().dtype
+        T, N = x.shape
+        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
+        gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
+        dt = x.numpy().dtype
         p = np.array([cfg.decay, cfg.v_threshold, ctx.a], dtype=dt)
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code], dtype=np.int64)
-        nblocks = -(-N // BLOCK)
-        gx = torch.empty_like(u)
-        gv0 = torch.empty(N, dtype=u.dtype)
+        bs = replay_block(T, x.element_size())
+        nblocks = -(-N // bs)
+        gx = torch.empty_like(x)
+        gv0 = torch.empty_like(v0)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, BLOCK, gs.numpy(), u.numpy(), gv.numpy(), gx.numpy(),
-                   gv0.numpy(), apart, p, f, consts(dt))
+        run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
+                   gx.numpy(), gv0.numpy(), apart, p, f, consts(dt))
         ga = None
         if ctx.a_meta is not None and ctx.needs_input_grad[2]:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
@@ -150,6 +162,5 @@ def decay_lif_fused(x: Tensor, v0: Tensor, cfg: DecayLIFConfig, alpha: Optional[
         t is not None and t.requires_grad for t in (x, v0, alpha))
     v0 = v0.to(x.dtype).contiguous()
     if not grads:
-        s, vout, _ = _forward_np(x.contiguous(), v0, cfg, save=False)
-        return s, vout
+        return _forward_np(x.contiguous(), v0, cfg)
     return _DecayLIFFunction.apply(x.contiguous(), v0, alpha, a, cfg)

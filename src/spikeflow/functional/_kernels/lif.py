@@ -16,9 +16,12 @@ are bit-identical. Backward, in reverse time, with ``gV`` the gradient reaching 
     dL/dX[t] = gH * dH/dX ,  gV <- gH * dH/dV ,  dL/dalpha += gS * dF/dalpha
     PLIF: dL/dk += gH * (H - V[t-1]) / k  (decay_input)  or  gH * (vr - V[t-1])
 
-Only ``H`` is stored for backward (``S`` and ``V[t-1]`` are recomputed from it); nothing is stored
-when no input needs a gradient. Work is split into blocks of contiguous neurons; each block keeps its
-state in a small local array and loops over time outside, neurons inside (SIMD).
+Work is split into blocks of contiguous neurons; each block keeps its state in a small local array
+and loops over time outside, neurons inside (SIMD). The forward reads ``X`` and writes ``S`` only.
+For backward only the input ``X`` is saved (often alive anyway, and no new tensor); the backward
+replays each block's forward into a ``[T, block]`` buffer that stays in L2 (bit-identical ``H``,
+hence ``S`` and ``V[t-1]``) and then runs the reverse loop on it. Nothing is saved when no input
+needs a gradient.
 """
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, surrogate_block
-from spikeflow.functional._kernels._runtime import BLOCK, run_blocks
+from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
 
 __all__ = ["LIFConfig", "lif_fused"]
 
@@ -48,70 +51,80 @@ class LIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(b0, b1, bs, x, v0, s, h, vout, p, f, c):  # pragma: no cover - compiled
-    T, N = x.shape
-    leak, vr, thr = p[0], p[1], p[2]
-    one, zero = c[ONE], c[ZERO]
-    mode, decay, hard, ge, save = f[0], f[1] != 0, f[2] != 0, f[3] == 0, f[4]
-    for b in range(b0, b1):
-        lo = b * bs
-        hi = min(lo + bs, N)
-        n = hi - lo
-        v = v0[lo:hi].copy()
-        for t in range(T):
-            xt = x[t, lo:hi]
-            st = s[t, lo:hi]
-            ht = h[t * save, lo:hi]
-            if mode == 1 and decay:
-                for i in range(n):
-                    ht[i] = v[i] + (xt[i] - (v[i] - vr)) / leak
-            elif mode == 1:
-                for i in range(n):
-                    ht[i] = v[i] - (v[i] - vr) / leak + xt[i]
-            elif mode == 2 and decay:
-                for i in range(n):
-                    ht[i] = v[i] + (xt[i] - (v[i] - vr)) * leak
-            elif mode == 2:
-                for i in range(n):
-                    ht[i] = v[i] - (v[i] - vr) * leak + xt[i]
-            else:
-                for i in range(n):
-                    ht[i] = v[i] + xt[i]
-            for i in range(n):
-                hh = ht[i]
-                sp = (hh > thr) | (ge & (hh == thr))
-                st[i] = one if sp else zero
-                vn = vr if hard else hh - thr
-                v[i] = vn if sp else hh
-        vout[lo:hi] = v
+def _step(xt, v, ht, st, n, leak, vr, thr, one, zero, mode, decay, hard, ge):  # pragma: no cover
+    """One time step of a block: charge ``ht``, fire ``st``, reset ``v`` in place."""
+    if mode == 1 and decay:
+        for i in range(n):
+            ht[i] = v[i] + (xt[i] - (v[i] - vr)) / leak
+    elif mode == 1:
+        for i in range(n):
+            ht[i] = v[i] - (v[i] - vr) / leak + xt[i]
+    elif mode == 2 and decay:
+        for i in range(n):
+            ht[i] = v[i] + (xt[i] - (v[i] - vr)) * leak
+    elif mode == 2:
+        for i in range(n):
+            ht[i] = v[i] - (v[i] - vr) * leak + xt[i]
+    else:
+        for i in range(n):
+            ht[i] = v[i] + xt[i]
+    for i in range(n):
+        hh = ht[i]
+        sp = (hh > thr) | (ge & (hh == thr))
+        st[i] = one if sp else zero
+        vn = vr if hard else hh - thr
+        v[i] = vn if sp else hh
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, gs, h, gvT, v0, gx, gv0, kpart, apart, p, f, c):  # pragma: no cover
-    T, N = h.shape
-    vr, thr, a, cx, cv = p[0], p[1], p[2], p[3], p[4]
+def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compiled
+    T, N = x.shape
+    leak, vr, thr = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
-    decay, hard, ge, detach, code, need_k = f[0] != 0, f[1] != 0, f[2] == 0, f[3] != 0, f[4], f[5]
+    mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
+    sc = scratch(2, bs, x.dtype)
+    v = sc[0, :bs]
+    h = sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
-        gv = gvT[lo:hi].copy()
-        acc_k = np.zeros(n, h.dtype)
-        acc_a = np.zeros(n, h.dtype)
-        dk = np.zeros(n, h.dtype)
-        z = np.empty(n, h.dtype)
-        e = np.empty(n, h.dtype)
-        sg = np.empty(n, h.dtype)
-        dp = np.empty(n, h.dtype)
+        v[:n] = v0[lo:hi]
+        for t in range(T):
+            _step(x[t, lo:hi], v, h, s[t, lo:hi], n, leak, vr, thr, one, zero, mode, decay, hard, ge)
+        vout[lo:hi] = v[:n]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    T, N = x.shape
+    leak, vr, thr, a, cx, cv = p[0], p[1], p[2], p[3], p[4], p[5]
+    one, zero = c[ONE], c[ZERO]
+    mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
+    detach, code, need_k = f[4] != 0, f[5], f[6]
+    hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (L2 resident)
+    sc = scratch(9, bs, x.dtype)
+    v, gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
+    z, e, sg, dp = sc[5, :bs], sc[6, :bs], sc[7, :bs], sc[8, :bs]
+    dk[:] = zero
+    for b in range(b0, b1):
+        lo = b * bs
+        hi = min(lo + bs, N)
+        n = hi - lo
+        v[:n] = v0[lo:hi]
+        for t in range(T):  # replay the forward: H is recomputed bit for bit
+            _step(x[t, lo:hi], v, hb[t], z, n, leak, vr, thr, one, zero, mode, decay, hard, ge)
+        gv[:n] = gvT[lo:hi]
+        acc_k[:] = zero
+        acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            ht = h[t, lo:hi]
+            ht = hb[t]
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
             surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp)
             if need_k:  # dH/dk * k (decay_input) or dH/dk, from V[t-1] recomputed from H[t-1]
                 if t > 0:
-                    hp = h[t - 1, lo:hi]
+                    hp = hb[t - 1]
                     for i in range(n):
                         hq = hp[i]
                         sq = (hq > thr) | (ge & (hq == thr))
@@ -134,7 +147,7 @@ def _backward(b0, b1, bs, gs, h, gvT, v0, gx, gv0, kpart, apart, p, f, c):  # pr
                 acc_k[i] += gh * dk[i]
                 gxt[i] = gh * cx
                 gv[i] = gh * cv
-        gv0[lo:hi] = gv
+        gv0[lo:hi] = gv[:n]
         tk = 0.0
         ta = 0.0
         for i in range(n):
@@ -148,28 +161,28 @@ def _flags(*values: int) -> np.ndarray:
     return np.array([int(v) for v in values], dtype=np.int64)
 
 
-def _forward_np(x: Tensor, v0: Tensor, leak: float, cfg: LIFConfig, save: bool):
-    """Run the forward kernel; returns ``(spikes, v_final, h or None)`` as tensors."""
+def _forward_np(x: Tensor, v0: Tensor, leak: float, cfg: LIFConfig) -> tuple[Tensor, Tensor]:
+    """Run the forward kernel on contiguous ``x [T, N]``, ``v0 [N]``: ``(spikes, v_final)``."""
     T, N = x.shape
+    x, v0 = x.detach(), v0.detach()
     s = torch.empty_like(x)
     vout = torch.empty_like(v0)
-    h = torch.empty((T, N) if save else (1, N), dtype=x.dtype)
-    x, v0 = x.detach(), v0.detach()
     dt = x.numpy().dtype
     p = np.array([leak, cfg.v_reset, cfg.v_threshold], dtype=dt)
-    f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, save)
-    nblocks = -(-N // BLOCK)
-    run_blocks(_forward, nblocks, T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(), h.numpy(),
+    f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict)
+    run_blocks(_forward, -(-N // BLOCK), T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(),
                vout.numpy(), p, f, consts(dt))
-    return s, vout, (h if save else None)
+    return s, vout
 
 
 class _LIFFunction(torch.autograd.Function):
+    """Saves only the input ``x`` (and ``v0``); backward replays the forward block by block."""
+
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tensor],  # type: ignore[override]
                 leak: float, a: float, cfg: LIFConfig):
-        s, vout, h = _forward_np(x, v0, leak, cfg, save=True)
-        ctx.save_for_backward(h, v0)
+        s, vout = _forward_np(x, v0, leak, cfg)
+        ctx.save_for_backward(x, v0)
         ctx.cfg, ctx.leak, ctx.a = cfg, leak, a
         ctx.k_meta = (k.shape, k.dtype) if k is not None else None
         ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
@@ -178,11 +191,10 @@ class _LIFFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
-        h, v0 = ctx.saved_tensors
-        v0 = v0.detach()
+        x, v0 = (t.detach() for t in ctx.saved_tensors)
         cfg, leak = ctx.cfg, ctx.leak
-        T, N = h.shape
-        gs = torch.zeros_like(h) if gs is None else gs.contiguous()
+        T, N = x.shape
+        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
         gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
         need_k = ctx.k_meta is not None and ctx.needs_input_grad[2]
         if cfg.mode == 0:
@@ -191,15 +203,17 @@ class _LIFFunction(torch.autograd.Function):
             cx, cv = (1.0 / leak if cfg.decay_input else 1.0), 1.0 - 1.0 / leak
         else:
             cx, cv = (leak if cfg.decay_input else 1.0), 1.0 - leak
-        dt = h.numpy().dtype
-        p = np.array([cfg.v_reset, cfg.v_threshold, ctx.a, cx, cv], dtype=dt)
-        f = _flags(cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code, need_k)
-        nblocks = -(-N // BLOCK)
-        gx = torch.empty_like(h)
+        dt = x.numpy().dtype
+        p = np.array([leak, cfg.v_reset, cfg.v_threshold, ctx.a, cx, cv], dtype=dt)
+        f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code,
+                   need_k)
+        bs = replay_block(T, x.element_size())
+        nblocks = -(-N // bs)
+        gx = torch.empty_like(x)
         gv0 = torch.empty_like(v0)
         kpart = np.zeros(nblocks)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, BLOCK, gs.numpy(), h.numpy(), gv.numpy(), v0.numpy(),
+        run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
                    gx.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
         gk = ga = None
         if need_k:
@@ -220,11 +234,7 @@ def lif_fused(x: Tensor, v0: Tensor, cfg: LIFConfig, k: Optional[Tensor] = None,
     leak = float(k.detach()) if cfg.mode == 2 else float(cfg.tau)
     grads = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, v0, k, alpha))
-    x_c = x.detach().contiguous()
-    v_c = v0.detach().to(x.dtype).contiguous()
+    v0 = v0.to(x.dtype).contiguous()
     if not grads:
-        s, vout, _ = _forward_np(x_c, v_c, leak, cfg, save=False)
-        return s, vout
-    if x.requires_grad:
-        x_c = x.contiguous()  # keep the graph; _LIFFunction reads the data only
-    return _LIFFunction.apply(x_c, v0.to(x.dtype).contiguous(), k, alpha, leak, a, cfg)
+        return _forward_np(x.contiguous(), v0, leak, cfg)
+    return _LIFFunction.apply(x.contiguous(), v0, k, alpha, leak, a, cfg)
