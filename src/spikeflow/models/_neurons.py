@@ -1,5 +1,4 @@
-"""Neuron factories of the seed papers, in one place (the zoo's only dependency on
-:mod:`spikeflow.neurons` constructor signatures).
+"""Neuron factories of the seed papers (PLIF/LIF come from :func:`spikeflow.models.plif_net.make_neuron`).
 
 ============  ==================================================================================
 paper         neuron
@@ -16,26 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["spiking_neuron", "decay_lif", "iir_neuron", "NEURON_KINDS"]
-
-NEURON_KINDS = ("plif", "lif")
-
-
-def spiking_neuron(kind: str = "plif", init_tau: float = 2.0, detach_reset: bool = True,
-                   alpha: float = 2.0, v_threshold: float = 1.0) -> nn.Module:
-    """PLIF (learnable ``tau``, one per layer) or LIF (fixed ``tau = init_tau``) with SpikingJelly's
-    semantics (hard reset to 0, ``decay_input=True``, ATan surrogate)."""
-    from spikeflow import neurons, surrogate  # noqa: PLC0415
-
-    if kind not in NEURON_KINDS:
-        raise ValueError(f"neuron must be one of {NEURON_KINDS}, got {kind!r}")
-    if not float(init_tau) > 1.0:
-        raise ValueError(f"init_tau must be > 1 (1/tau = sigmoid(w) < 1), got {init_tau!r}")
-    common = dict(v_threshold=v_threshold, v_reset=0.0, detach_reset=detach_reset,
-                  surrogate=surrogate.ATan(alpha=alpha))
-    if kind == "plif":
-        return neurons.PLIF(init_tau=float(init_tau), **common)
-    return neurons.LIF(tau=float(init_tau), **common)
+__all__ = ["decay_lif", "iir_neuron"]
 
 
 def decay_lif(decay: float = 0.3, v_threshold: float = 0.3, width: float = 0.5,

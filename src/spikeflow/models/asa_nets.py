@@ -34,7 +34,8 @@ from torch import Tensor, nn
 from spikeflow.layers import ASA, SeqToBatch, TimeDropout, VotingLayer
 from spikeflow.models import register_model
 from spikeflow.models._common import ModelCard, check_input, out_hw, register_cards
-from spikeflow.models._neurons import decay_lif, spiking_neuron
+from spikeflow.models._neurons import decay_lif
+from spikeflow.models.plif_net import make_neuron
 
 __all__ = ["ASAArchA", "ASAArchB", "ATTENTIONS"]
 
@@ -139,7 +140,7 @@ class ASAArchB(nn.Module):
         h, w = self.hw
 
         def sn() -> nn.Module:
-            return spiking_neuron(neuron, init_tau, detach_reset)
+            return make_neuron(neuron, init_tau, detach_reset, 2.0)
 
         body: list[nn.Module] = []
         c_in = in_channels

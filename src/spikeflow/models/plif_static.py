@@ -28,11 +28,9 @@ from torch import Tensor, nn
 from spikeflow.layers import SeqToBatch, TimeDropout, VotingLayer
 from spikeflow.models import register_model
 from spikeflow.models._common import ModelCard, check_input, register_cards
-from spikeflow.models._neurons import spiking_neuron
+from spikeflow.models.plif_net import POOLS, make_neuron
 
-__all__ = ["PLIFStaticNet", "conv_bn", "make_pool", "POOLS"]
-
-POOLS = ("max", "avg")
+__all__ = ["PLIFStaticNet", "conv_bn", "make_pool"]
 
 
 def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
@@ -80,7 +78,7 @@ class PLIFStaticNet(nn.Module):
         self.in_channels, self.input_size = in_channels, input_size
 
         def sn() -> nn.Module:
-            return spiking_neuron(neuron, init_tau, detach_reset, alpha)
+            return make_neuron(neuron, init_tau, detach_reset, alpha)
 
         self.static_conv = conv_bn(in_channels, channels)
         body: list[nn.Module] = []
