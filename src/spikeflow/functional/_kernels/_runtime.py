@@ -9,6 +9,7 @@ safe to call from several Python threads.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 import warnings
@@ -18,12 +19,9 @@ from typing import Any, Callable, Optional
 import torch
 from torch import Tensor
 
-try:  # numba is a hard dependency; the reference loops still work without it
-    import numba  # noqa: F401
-
-    NUMBA_AVAILABLE = True
-except ImportError:  # pragma: no cover - broken installs only
-    NUMBA_AVAILABLE = False
+# numba is a hard dependency, imported only when a fused kernel first runs; the reference loops
+# work without it.
+NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
 
 __all__ = ["BACKENDS", "NUMBA_AVAILABLE", "BLOCK", "check_backend", "use_fused", "run_blocks",
            "replay_block"]

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
@@ -140,6 +141,7 @@ class _IIRFunction(torch.autograd.Function):
         return s, vout, rout
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor], gr: Optional[Tensor]):  # type: ignore[override]
         x, v0, r0 = (t.detach() for t in ctx.saved_tensors)
         cfg = ctx.cfg

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
@@ -190,6 +191,7 @@ class _LIFFunction(torch.autograd.Function):
         return s, vout
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
         x, v0 = (t.detach() for t in ctx.saved_tensors)
         cfg, leak = ctx.cfg, ctx.leak
