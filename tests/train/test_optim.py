@@ -53,3 +53,10 @@ def test_cosine_warm_restarts():
     got = lrs(ScheduleConfig(name="cosine_restarts", T_0=3, eta_min=0.0), 6)
     one = [(1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)]
     assert got == pytest.approx(one + one)
+
+
+def test_fused_update_by_default_where_supported():
+    params = list(nn.Linear(3, 2).parameters())
+    assert build_optimizer(params, OptimConfig())._step_supports_amp_scaling  # fused kernels
+    assert build_optimizer(params, OptimConfig(name="sgd")).defaults["fused"] is True
+    assert not build_optimizer(params, OptimConfig(fused=False)).defaults["fused"]

@@ -194,3 +194,12 @@ def test_compiled_model_checkpoints_plain_state_dict(tmp_path, monkeypatch):
     assert compiled
     a, b = weights(tmp_path / "c" / "checkpoint_last.pt"), weights(tmp_path / "p" / "checkpoint_last.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_pack_saved_changes_nothing_but_memory(tmp_path):
+    a = run(tiny_cfg("train.epochs=1"), out=tmp_path / "a", echo=lambda _: None)
+    b = run(tiny_cfg("train.epochs=1", "train.pack_saved=true"), out=tmp_path / "b",
+            echo=lambda _: None)
+    assert strip_time(a.history) == strip_time(b.history)
+    wa, wb = weights(tmp_path / "a" / "checkpoint_last.pt"), weights(tmp_path / "b" / "checkpoint_last.pt")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

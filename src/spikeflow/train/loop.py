@@ -17,6 +17,7 @@ from torch.optim import Optimizer
 
 from spikeflow.train.distributed import all_reduce_sum, broadcast_flag
 from spikeflow.train.losses import count_correct, predict
+from spikeflow.train.memory import packed_saved_tensors
 
 
 class NonFiniteLossError(RuntimeError):
@@ -35,6 +36,7 @@ class Step:
     scaler: Any = None              # torch.amp.GradScaler when amp
     grad_clip: float | None = None
     distributed: bool = False
+    pack_saved: bool = False        # spikes saved for backward kept as bits (train.memory)
     on_batch: Callable[[dict[str, float]], None] | None = field(default=None, repr=False)
 
     def autocast(self):
@@ -84,7 +86,8 @@ def train_one_epoch(model: nn.Module, loader: Iterable, opt: Optimizer, step: St
     n = 0
     start = time.perf_counter()
     for i, (x, y) in enumerate(loader):
-        out, loss = _forward(model, x, y, step)
+        with packed_saved_tensors(step.pack_saved):
+            out, loss = _forward(model, x, y, step)
         value = float(loss.detach())
         bad = not math.isfinite(value)
         if step.distributed:

@@ -21,20 +21,27 @@ from torch.optim.lr_scheduler import (
 from spikeflow.train.config import OptimConfig, ScheduleConfig
 
 
+def fused_supported(params: list[nn.Parameter]) -> bool:
+    """Whether PyTorch's fused optimizer kernels take these parameters (float, CPU or CUDA)."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+
+
 def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> Optimizer:
-    """Adam / AdamW / SGD over ``params`` with ``cfg``'s lr and weight decay."""
+    """Adam / AdamW / SGD over ``params`` with ``cfg``'s lr and weight decay (fused update when
+    ``cfg.fused`` is true, or null and supported)."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
+    fused = fused_supported(params) if cfg.fused is None else cfg.fused
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
+                                weight_decay=cfg.weight_decay, fused=fused)
     if cfg.name == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+                                 weight_decay=cfg.weight_decay, fused=fused)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, fused=fused)
     raise ValueError(f"optim.name: got {cfg.name!r}; allowed: adam, adamw, sgd")
 
 
@@ -62,4 +69,4 @@ def current_lr(opt: Optimizer) -> float:
     return float(opt.param_groups[0]["lr"])
 
 
-__all__ = ["build_optimizer", "build_scheduler", "current_lr"]
+__all__ = ["build_optimizer", "build_scheduler", "current_lr", "fused_supported"]

@@ -167,7 +167,8 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     eval_loaders["test"] = make_loader(data.test, cfg, info, False, pin)
     encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device)
     step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
-                cfg.train.accuracy, use_amp, scaler, cfg.train.grad_clip, info.enabled)
+                cfg.train.accuracy, use_amp, scaler, cfg.train.grad_clip, info.enabled,
+                cfg.train.pack_saved)
     if start == 0:
         echo(f"run folder: {run_dir}")
     else:
