@@ -157,6 +157,9 @@ def test_iir_persistent_states_carry_over() -> None:
     assert torch.equal(kept(x), whole[T:])        # second call continues from the stored state
     kept.reset_state()
     assert torch.equal(kept(x), first)
+    kept(x)
+    assert torch.equal(kept(x[:, :1]), fresh(x[:, :1]))  # another batch size starts from rest
+    assert torch.equal(kept(x[:, :1]), fresh(torch.cat([x[:, :1], x[:, :1]]))[T:])
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -24,7 +24,9 @@ Layouts (``F`` = filter + layer + neuron, ``P`` = filter + MaxPool, ``D`` = drop
                       normalised dual-exp read-out filter (tau_m 8, tau_s 2)
 
 ``persistent=True`` keeps every filter's and neuron's detached final state as the next batch's
-initial state (snn-iir "states preserved", ``snn_mlp_1_non_zero``; needs a constant batch size).
+initial state (snn-iir "states preserved", ``snn_mlp_1_non_zero``, in training and evaluation). The
+original needs a constant batch size (``drop_last``); here a batch of another size (the last partial
+batch, an evaluation batch of ``eval_batch_size``) starts from rest and the states restart from it.
 Input layouts are time-first ``[T, B, C, H, W]`` (the original is time-last ``[B, ..., T]``).
 """
 from __future__ import annotations
@@ -129,10 +131,22 @@ class IIRNet(nn.Module):
             layers.append(DualExpReadout(*readout_tau))
         self.layers = nn.Sequential(*layers)
         self.output_shape = shape
+        self.persistent = bool(persistent)
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, type(self).__name__, self.input_shape)
+        if self.persistent:
+            self._sync_states(x.shape[1])
         return self.layers(x)
+
+    def _sync_states(self, batch: int) -> None:
+        """Forget stored states kept for another batch size (a last partial batch, an evaluation
+        batch): such a batch starts from rest, like the first batch."""
+        for m in self.modules():
+            state = getattr(m, "_stored_state", None)
+            first = next(iter(state), None) if isinstance(state, tuple) else state
+            if isinstance(first, Tensor) and first.shape[0] != batch:
+                m.reset_state()
 
     def reset_state(self) -> None:
         """Forget the states kept with ``persistent=True``."""

@@ -8,7 +8,7 @@ A paper config is an ordinary training config (``data``, ``model``, ``optim``, `
   ``value`` (percent for accuracies; ``null`` when unknown), optional ``nasfr``, ``dataset`` (the
   full-scale dataset), ``data_dir`` (its folder under ``--data-root``) and ``notes``;
 * ``mini:`` overrides deep-merged into the config for ``--scale mini`` (offline stand-in data, fewer
-  epochs, smaller T and models), or ``false`` when the row is not run at mini scale.
+  epochs, smaller T and models), or ``false`` / a reason string when the row is not run at mini scale.
 
 :func:`reproduce` runs every experiment of a paper through an injected ``runner(config_dict,
 run_dir)`` (the CLI passes :func:`spikeflow.train.run`, so this module does not import
@@ -169,10 +169,11 @@ def load_experiment(path: str | Path, scale: str = "full", data_root: Optional[s
     meta = PaperMeta.from_dict(paper, path)
     name = path.stem
     if scale == "mini":
-        if mini is False or mini is None:
-            return Experiment(name, path, meta, None, "not run at mini scale (no offline stand-in)")
+        if mini is False or mini is None or isinstance(mini, str):
+            reason = mini if isinstance(mini, str) and mini else "no offline stand-in"
+            return Experiment(name, path, meta, None, f"not run at mini scale ({reason})")
         if not isinstance(mini, dict):
-            raise PaperConfigError(f"{path}: mini: must be a mapping of overrides or false, got {mini!r}")
+            raise PaperConfigError(f"{path}: mini: must be a mapping of overrides, false or a reason, got {mini!r}")
         config = deep_merge(config, mini)
     data = config.setdefault("data", {})
     if data_root is not None and data.get("root") is None and data.get("name") == meta.dataset:
@@ -195,10 +196,12 @@ def metric_value(run: Any, metric: str) -> Optional[float]:
     raise ValueError(f"unknown metric {metric!r}; allowed: {', '.join(METRICS)}")
 
 
-def _data_not_found(err: FileNotFoundError, config: dict) -> str:
-    root = (config.get("data") or {}).get("root")
+def _data_not_found(err: FileNotFoundError, exp: Experiment) -> str:
+    root = ((exp.config or {}).get("data") or {}).get("root")
     if root:
         return f"data not found at {root}"
+    if exp.paper.data_dir and (exp.config or {}).get("data", {}).get("name") == exp.paper.dataset:
+        return f"data not found at $SPIKEFLOW_DATA/{exp.paper.data_dir} (no root given; pass --data-root DIR)"
     missing = getattr(err, "missing", None)
     detail = missing[0] if missing else str(err).strip().splitlines()[0]
     return f"data not found at the default location ({detail})"
@@ -225,7 +228,7 @@ def _run_one(exp: Experiment, run_dir: Path, runner: Runner, echo: Callable[[str
     try:
         runner(copy.deepcopy(exp.config), run_dir)
     except FileNotFoundError as err:
-        return _row(exp, _data_not_found(err, exp.config), None)
+        return _row(exp, _data_not_found(err, exp), None)
     except Exception as err:  # noqa: BLE001 - one failing row must not stop the table
         first = str(err).strip().splitlines()[0] if str(err).strip() else ""
         echo(f"{exp.name}: {type(err).__name__}: {first}")
