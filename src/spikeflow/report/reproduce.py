@@ -281,7 +281,8 @@ def reproduce(paper: str, runner: Runner, *, scale: str = "mini", out: str | Pat
         names = {p.stem for p in paths}
         unknown = sorted(set(only) - names)
         if unknown:
-            raise ValueError(f"unknown experiment(s) of {paper}: {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+            raise ValueError(f"unknown experiment(s) of {paper}: {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(names))}")
         paths = [p for p in paths if p.stem in set(only)]
     out = Path(out) if out is not None else Path("runs") / f"reproduce-{paper}-{scale}"
     experiments = [load_experiment(p, scale, data_root) for p in paths]
@@ -290,11 +291,13 @@ def reproduce(paper: str, runner: Runner, *, scale: str = "mini", out: str | Pat
         echo(f"[{i}/{len(experiments)}] {paper}/{exp.name} ({scale})")
         row = _run_one(exp, out / exp.name, runner, echo)
         rows.append(row)
-        echo(f"    {row['status']}" + ("" if row["run"] is None else
-                                      f": {exp.paper.metric} {_fmt(row['run'], 'run')} (paper {_fmt(row['paper'], 'paper')})"))
+        summary = "" if row["run"] is None else (
+            f": {exp.paper.metric} {_fmt(row['run'], 'run')} (paper {_fmt(row['paper'], 'paper')})")
+        echo(f"    {row['status']}{summary}")
     total = time.perf_counter() - started
-    note = (f"Scale **{scale}**{' (offline stand-ins, fewer epochs; NOT comparable to the paper numbers)' if scale == 'mini' else ''}; "
-            f"total wall time {total:.0f} s. Accuracies in %, delta = this run - paper.")
+    caveat = " (offline stand-ins, fewer epochs; NOT comparable to the paper numbers)" if scale == "mini" else ""
+    note = (f"Scale **{scale}**{caveat}; total wall time {total:.0f} s. "
+            "Accuracies in %, delta = this run - paper.")
     md = atomic_write(out / "results.md", render_markdown(rows, f"Reproduction of {paper} ({scale})", note))
     csv_path = atomic_write(out / "results.csv", csv_text([k for k, _ in COLUMNS] + ["run_dir"], rows))
     failed = [r["experiment"] for r in rows if str(r["status"]).startswith("error")]
