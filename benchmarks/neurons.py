@@ -7,6 +7,8 @@ SpikingJelly (multi-step, when installed), measured in one run.
 Time: best and median over repeats of ``neuron(x)`` + ``backward`` with a fixed random output
 gradient; the implementations take turns within each repeat so background load hits them alike.
 Ratios use the best time (the least disturbed by other processes; the median is printed too).
+``--clock cpu`` times process CPU time instead of wall time: on a machine shared with other jobs
+this is the stable choice with ``--threads 1`` (with more threads it also counts spin-waiting).
 Memory: bytes of the distinct tensor storages autograd saves for backward (recorded with
 ``torch.autograd.graph.saved_tensors_hooks`` during the forward). The input counts when it is
 saved (the fused kernels save only the input and replay the forward in backward), parameters do
@@ -63,7 +65,8 @@ def _saved_bytes(step: Callable[[], torch.Tensor], exclude: list[torch.Tensor]) 
 
 
 def measure(kind: str, T: int, batch: int, neurons: int, repeats: int,
-            impls: tuple[str, ...] = ("fused", "reference", "spikingjelly")) -> list[dict]:
+            impls: tuple[str, ...] = ("fused", "reference", "spikingjelly"),
+            clock: Callable[[], float] = time.perf_counter) -> list[dict]:
     """Rows ``{neuron, T, impl, ms (best), median_ms, saved_mb}`` for the available implementations."""
     gen = torch.Generator().manual_seed(0)
     x = (torch.randn(T, batch, neurons, generator=gen) * 0.5 + 0.6).requires_grad_()
@@ -87,9 +90,9 @@ def measure(kind: str, T: int, batch: int, neurons: int, repeats: int,
         fwd_bwd(impl)
     for _ in range(repeats):
         for impl in modules:
-            start = time.perf_counter()
+            start = clock()
             fwd_bwd(impl)
-            times[impl].append(time.perf_counter() - start)
+            times[impl].append(clock() - start)
     rows = []
     for impl, module in modules.items():
         saved = _saved_bytes(lambda: step(impl), list(module.parameters()))
@@ -127,6 +130,8 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--neuron", nargs="+", default=["LIF", "PLIF", "DecayLIF"])
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time (default) or process CPU time")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -134,12 +139,14 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
     repeats = args.repeats or (3 if args.quick else 7)
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; {args.batch} x {args.neurons} neurons, float32, "
-          f"{repeats} repeats; SpikingJelly: {'yes' if sj_neuron is not None else 'not installed'}")
+          f"{repeats} repeats, {args.clock} clock; "
+          f"SpikingJelly: {'yes' if sj_neuron is not None else 'not installed'}")
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     rows: list[dict] = []
     print(f"{'neuron':8s} {'T':>4s} {'impl':>12s} {'best ms':>9s} {'median ms':>10s} {'saved MB':>9s}")
     for kind in args.neuron:
         for T in steps:
-            for row in measure(kind, T, args.batch, args.neurons, repeats):
+            for row in measure(kind, T, args.batch, args.neurons, repeats, clock=clock):
                 rows.append(row)
                 print(f"{row['neuron']:8s} {row['T']:4d} {row['impl']:>12s} {row['ms']:9.1f} "
                       f"{row['median_ms']:10.1f} {row['saved_mb']:9.1f}", flush=True)

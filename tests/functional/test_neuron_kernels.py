@@ -162,3 +162,39 @@ def test_backend_errors_and_fallbacks():
         assert not _runtime.use_fused("auto", x, "LIF16")
     with pytest.raises(ValueError, match="v must have the shape"):
         lif_run(x.float(), torch.zeros(3), LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "t")
+
+
+def test_non_cpu_tensors_fall_back_to_the_reference_loop_with_one_warning():
+    x = torch.empty(3, 2, 4, device="meta")  # stands in for CUDA: any non-CPU device
+    spec = S.SurrogateSpec(S.SIGMOID, 4.0)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "LIFmeta")
+    _runtime._warned.clear()
+    with pytest.warns(RuntimeWarning, match="CPU only"):
+        s, v = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIFmeta")
+    assert s.shape == x.shape and s.device.type == "meta" and v.shape == (2, 4)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the second call is silent
+        lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIFmeta")
+
+
+@pytest.mark.parametrize("enabled", ["1", "0"])
+def test_large_outputs_on_huge_pages_are_ordinary_tensors(monkeypatch, enabled):
+    from spikeflow.functional._kernels import _alloc
+
+    monkeypatch.setenv("SPIKEFLOW_HUGEPAGES", enabled)
+    _alloc._madvise.cache_clear()
+    try:
+        big = _alloc.empty((3, 1 << 19), torch.float32)  # 6 MiB
+        small = _alloc.empty((5, 7), torch.float64)
+        assert big.shape == (3, 1 << 19) and big.dtype == torch.float32 and big.is_contiguous()
+        assert small.shape == (5, 7) and small.dtype == torch.float64
+        if enabled == "1" and _alloc.hugepages_enabled():
+            assert big.data_ptr() % _alloc.HUGE_PAGE == 0
+        if enabled == "0":
+            assert not _alloc.hugepages_enabled()
+        big.fill_(2.0)
+        assert big.sum().item() == 2.0 * 3 * (1 << 19)
+    finally:
+        _alloc._madvise.cache_clear()

@@ -1,8 +1,8 @@
 """Backend choice and the thread pool that runs the fused neuron kernels.
 
 The neuron kernels are serial numba functions (``nogil=True``) over a range of neuron blocks;
-:func:`run_blocks` splits the blocks into contiguous chunks, one per thread, and runs them on a
-small thread pool (the GIL is released inside the kernels). The thread count follows
+:func:`run_blocks` splits the blocks into contiguous chunks that the threads of a small pool (and
+the calling thread) take in turn (the GIL is released inside the kernels). The thread count follows
 ``torch.get_num_threads()``, so ``torch.set_num_threads`` governs spikeflow's kernels too. Compared
 with ``numba.prange`` this compiles about 2.5x faster, needs no numba threading layer, and is
 safe to call from several Python threads.
@@ -106,14 +106,31 @@ def _get_pool(n: int) -> ThreadPoolExecutor:
 
 
 def run_blocks(kernel: Callable[..., Any], nblocks: int, work: int, *args: Any) -> None:
-    """Call ``kernel(b0, b1, *args)`` over ``[0, nblocks)`` split into contiguous per-thread chunks."""
+    """Call ``kernel(b0, b1, *args)`` over ``[0, nblocks)`` on ``torch.get_num_threads()`` threads.
+
+    The range is cut into about four contiguous chunks per thread, taken in order by whichever
+    thread is free (the calling thread works too), so a thread slowed by other processes does not
+    hold the others up.
+    """
     nthreads = max(1, min(torch.get_num_threads(), nblocks))
     if nthreads == 1 or work < MIN_PARALLEL_WORK:
         kernel(0, nblocks, *args)
         return
-    bounds = [nblocks * i // nthreads for i in range(nthreads + 1)]
+    nchunks = min(nblocks, 4 * nthreads)
+    bounds = [nblocks * i // nchunks for i in range(nchunks + 1)]
+    taken = iter(range(nchunks))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(taken, None)
+            if i is None:
+                return
+            kernel(bounds[i], bounds[i + 1], *args)
+
     pool = _get_pool(nthreads - 1)
-    futures = [pool.submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(1, nthreads)]
-    kernel(bounds[0], bounds[1], *args)  # the calling thread takes the first chunk
+    futures = [pool.submit(worker) for _ in range(nthreads - 1)]
+    worker()
     for future in futures:
         future.result()

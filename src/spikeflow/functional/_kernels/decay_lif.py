@@ -23,6 +23,7 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
 
@@ -110,7 +111,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
 def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig) -> tuple[Tensor, Tensor]:
     T, N = x.shape
     x, v0 = x.detach(), v0.detach()
-    s = torch.empty_like(x)
+    s = empty_like(x)  # huge pages for large outputs (see _alloc.py)
     vout = torch.empty_like(v0)
     dt = x.numpy().dtype
     p = np.array([cfg.decay, cfg.v_threshold], dtype=dt)
@@ -146,7 +147,7 @@ class _DecayLIFFunction(torch.autograd.Function):
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code], dtype=np.int64)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
-        gx = torch.empty_like(x)
+        gx = empty_like(x)
         gv0 = torch.empty_like(v0)
         apart = np.zeros(nblocks)
         run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),

@@ -24,6 +24,7 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
 
@@ -116,7 +117,7 @@ def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c)
 def _forward_np(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig) -> tuple[Tensor, Tensor, Tensor]:
     T, N = x.shape
     x, v0, r0 = x.detach(), v0.detach(), r0.detach()
-    s = torch.empty_like(x)
+    s = empty_like(x)  # huge pages for large outputs (see _alloc.py)
     vout = torch.empty_like(v0)
     rout = torch.empty_like(r0)
     dt = x.numpy().dtype
@@ -154,7 +155,7 @@ class _IIRFunction(torch.autograd.Function):
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code], dtype=np.int64)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
-        gx = torch.empty_like(x)
+        gx = empty_like(x)
         gv0 = torch.empty_like(v0)
         gr0 = torch.empty_like(r0)
         apart = np.zeros(nblocks)

@@ -33,6 +33,7 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
 
@@ -166,7 +167,7 @@ def _forward_np(x: Tensor, v0: Tensor, leak: float, cfg: LIFConfig) -> tuple[Ten
     """Run the forward kernel on contiguous ``x [T, N]``, ``v0 [N]``: ``(spikes, v_final)``."""
     T, N = x.shape
     x, v0 = x.detach(), v0.detach()
-    s = torch.empty_like(x)
+    s = empty_like(x)  # huge pages for large outputs (see _alloc.py)
     vout = torch.empty_like(v0)
     dt = x.numpy().dtype
     p = np.array([leak, cfg.v_reset, cfg.v_threshold], dtype=dt)
@@ -211,7 +212,7 @@ class _LIFFunction(torch.autograd.Function):
                    need_k)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
-        gx = torch.empty_like(x)
+        gx = empty_like(x)
         gv0 = torch.empty_like(v0)
         kpart = np.zeros(nblocks)
         apart = np.zeros(nblocks)
