@@ -92,3 +92,13 @@ def test_apply_overrides_does_not_mutate():
     assert base == {"train": {"epochs": 2}} and out == {"train": {"epochs": 3}, "run": {"name": "x"}}
     with pytest.raises(ConfigError, match="train.epochs is not a section"):
         apply_overrides(base, ["train.epochs.x=1"])
+
+
+def test_every_config_key_is_documented():
+    from pathlib import Path
+
+    from spikeflow.train.checkpoint import flatten
+
+    doc = (Path(__file__).parents[2] / "docs" / "training.md").read_text()
+    for key in flatten(cfg_with().to_dict()):
+        assert f"`{key}`" in doc, key
