@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional
 
 import yaml
+
+from spikeflow.train.typed import ConfigError, build_dataclass
 
 LOSSES = ("mse_rate", "ce_count", "ce_mean", "ce_per_step", "mse_sequence")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "multistep", "cosine_restarts")
-
-
-class ConfigError(ValueError):
-    """A config key is unknown, has the wrong type or an impossible value."""
 
 
 @dataclass
@@ -259,104 +255,6 @@ def _nonneg(value: Any, key: str) -> None:
         raise ConfigError(f"{key} must be >= 0, got {value}")
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin is Union:
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        (inner,) = typing.get_args(tp) or (Any,)
-        return f"a list of {_type_name(inner)}"
-    if tp is type(None):
-        return "null"
-    return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
-            dict: "a mapping", Any: "anything"}.get(tp, str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp`` (ints are accepted for floats)."""
-    origin = typing.get_origin(tp)
-    bad = ConfigError(f"config key {key}: expected {_type_name(tp)}, got {value!r}")
-    if tp is Any:
-        return value
-    if origin is Union:
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                pass
-        raise bad
-    if origin is Literal:
-        if value not in typing.get_args(tp):
-            raise ConfigError(f"config key {key}: got {value!r}; allowed: "
-                              + ", ".join(str(a) for a in typing.get_args(tp)))
-        return value
-    if origin is list:
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise bad
-        (inner,) = typing.get_args(tp) or (Any,)
-        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if tp is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise bad
-        return copy.deepcopy(value)
-    raise bad  # pragma: no cover - every annotation above is handled
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config section {prefix or '<root>'} must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
-            raise ConfigError(f"unknown config key '{path}'{hint}; allowed keys"
-                              f"{' in ' + prefix if prefix else ''}: {', '.join(names)}")
-        tp = hints[key]
-        if dataclasses.is_dataclass(tp):
-            kwargs[key] = _build(tp, value, path)
-        else:
-            kwargs[key] = _coerce(value, tp, path)
-    return cls(**kwargs)
-
-
 #: top-level metadata blocks of the paper configs (configs/<paper>/*.yaml) that training ignores:
 #: ``paper:`` (the published row) and ``mini:`` (overrides for ``spikeflow reproduce --scale mini``)
 META_KEYS = ("paper", "mini")
@@ -366,7 +264,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Build and validate a :class:`Config` from a nested dict (``META_KEYS`` blocks are ignored)."""
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in META_KEYS}
-    cfg = _build(Config, data, "")
+    cfg = build_dataclass(Config, data, "")
     cfg.check()
     return cfg
 
