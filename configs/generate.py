@@ -269,9 +269,9 @@ ASA_MINI_A = {"data": {"name": "n_digits", "T": 10, "options": {"dt_ms": 15, "ds
                                     "hidden": 64, "reduction": 2}},
               "optim": {"lr": 0.001}, "train": {"epochs": 4, "batch_size": 32, "eval_batch_size": 64}}
 ASA_MINI_B = {"data": {"name": "n_digits", "T": 8, "options": {"split_by": "number", "ds": 1}},
-              "model": {"options": {"T": 8, "input_size": 20, "num_classes": 10, "channels": 16, "layers": 3,
-                                    "hidden": 64}},
-              "optim": {"lr": 0.001}, "train": {"epochs": 4, "batch_size": 32, "eval_batch_size": 64}}
+              "model": {"options": {"T": 8, "input_size": 20, "num_classes": 10, "channels": 32, "layers": 3,
+                                    "hidden": 128}},
+              "optim": {"lr": 0.001}, "train": {"epochs": 10, "batch_size": 32, "eval_batch_size": 64}}
 
 
 def asa_configs() -> dict[str, dict]:

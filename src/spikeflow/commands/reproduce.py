@@ -57,7 +57,7 @@ def _main(args) -> int:
 
     runner = _runner(args.sets, quiet=not args.verbose)
     result = reproduce(args.paper, runner, scale=args.scale, out=args.out, data_root=args.data_root,
-                       root=root, only=args.only)
+                       root=root, only=args.only, echo=lambda msg: print(msg, flush=True))
     print()
     print(result.markdown.read_text())
     print(f"written: {result.markdown} and {result.csv}")
@@ -74,6 +74,6 @@ def _runner(sets: list[str], quiet: bool):
     def runner(config: dict, run_dir: Path) -> None:
         data = apply_overrides(config, list(sets) + (["train.quiet=true"] if quiet else []))
         result = run(config_from_dict(data), out=run_dir, echo=(lambda _msg: None) if quiet else print)
-        print("    " + result.line())
+        print("    " + result.line(), flush=True)
 
     return runner
