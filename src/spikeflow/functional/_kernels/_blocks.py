@@ -5,8 +5,8 @@ LLVM vectorises a loop only when every call in it has a vector version; numba ha
 ``exp`` without Intel SVML, so ``expneg`` computes ``exp(y)``, ``y <= 0``, from ``+ - * floor``
 and integer ops only: range reduction ``y = k ln2 + r``, a polynomial in Estrin form (degree 12 in
 float64, 6 in float32), times ``2^k`` written directly as exponent bits into a scratch row viewed
-as integers. Relative error < 1e-15 in float64 and < 3e-7 in float32; results below ``2^-126``
-flush to 0. Every constant comes from a typed array (:func:`consts`) so float32 kernels never
+as integers. Relative error < 1e-15 in float64 and < 3e-7 in float32 down to the smallest normal
+number. Every constant comes from a typed array (:func:`consts`) so float32 kernels never
 promote to float64.
 
 Loops over a block use 1-D row views (``x[t, lo:hi]``) so numba knows they are contiguous; a loop
@@ -25,7 +25,7 @@ from numba import njit
 
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID
 
-__all__ = ["consts", "expneg", "scratch", "surrogate_block", "ONE", "ZERO", "HALF"]
+__all__ = ["consts", "exp_parts", "expneg", "scratch", "surrogate_block", "ONE", "ZERO", "HALF"]
 
 # indices into consts()
 LOG2E, LN2HI, LN2LO, HALF, ONE, ZERO, YMIN, PI_HALF, INV_SQRT_2PI, IS_F64 = range(10)
@@ -34,9 +34,10 @@ _POLY = 10  # 13 coefficients 1/k!, k = 0..12
 
 @lru_cache(maxsize=None)
 def _consts(dtype_name: str) -> np.ndarray:
+    f64 = dtype_name == "float64"
     values = [1 / math.log(2), 0.693145751953125, 1.42860682030941723212e-6, 0.5, 1.0, 0.0,
-              -126 * math.log(2), math.pi / 2, 1 / math.sqrt(2 * math.pi),
-              float(dtype_name == "float64")]
+              (-1022 if f64 else -126) * math.log(2), math.pi / 2, 1 / math.sqrt(2 * math.pi),
+              float(f64)]
     values += [1 / math.factorial(k) for k in range(13)]
     out = np.array(values, dtype=dtype_name)
     out.setflags(write=False)
@@ -58,17 +59,19 @@ def scratch(rows, bs, dtype):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def expneg(y, n, c, out, tmp):  # pragma: no cover - compiled
-    """``out[i] = exp(y[i])`` for ``y[i] <= 0``, ``i < n``; below ``2^-126`` the result is 0.
+def exp_parts(y, n, c, p, tmp):  # pragma: no cover - compiled
+    """``exp(y[i]) = p[i] * tmp[i]`` for ``ymin <= y[i] <= 0`` (``ymin`` = ln of the smallest normal
+    number: -1022 ln 2 in float64, -126 ln 2 in float32; below it the product is ``exp(ymin)``
+    instead of a smaller number), ``i < n``.
 
-    ``tmp`` is a scratch row of the same dtype (its bits hold ``2^k``). ``out`` and ``tmp`` must not
-    alias ``y`` (LLVM then falls back to a branchy scalar loop, ~40x slower).
+    ``tmp`` receives the bits of ``2^k`` (read it as floats). ``p`` and ``tmp`` must not alias ``y``
+    (LLVM then falls back to a branchy scalar loop, ~40x slower). Callers fuse the product into
+    their next loop.
     """
     log2e = c[LOG2E]
     ln2hi = c[LN2HI]
     ln2lo = c[LN2LO]
     half = c[HALF]
-    zero = c[ZERO]
     ymin = c[YMIN]
     c0, c1, c2, c3 = c[_POLY], c[_POLY + 1], c[_POLY + 2], c[_POLY + 3]
     c4, c5, c6, c7 = c[_POLY + 4], c[_POLY + 5], c[_POLY + 6], c[_POLY + 7]
@@ -85,7 +88,7 @@ def expneg(y, n, c, out, tmp):  # pragma: no cover - compiled
             q0 = (c0 + c1 * r) + (c2 + c3 * r) * r2
             q1 = (c4 + c5 * r) + (c6 + c7 * r) * r2
             q2 = (c8 + c9 * r) + (c10 + c11 * r) * r2
-            out[i] = (q0 + q1 * r4) + (q2 + c12 * r4) * (r4 * r4)
+            p[i] = (q0 + q1 * r4) + (q2 + c12 * r4) * (r4 * r4)
             bits[i] = (np.int64(np.int32(k)) + 1023) << 52
     else:  # float32: degree 6 is enough; 2^k from the float32 exponent bits
         bits32 = tmp.view(np.int32)
@@ -96,8 +99,16 @@ def expneg(y, n, c, out, tmp):  # pragma: no cover - compiled
             r2 = r * r
             q0 = (c0 + c1 * r) + (c2 + c3 * r) * r2
             q1 = (c4 + c5 * r) + c6 * r2
-            out[i] = q0 + q1 * (r2 * r2)
+            p[i] = q0 + q1 * (r2 * r2)
             bits32[i] = (np.int32(k) + 127) << 23
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def expneg(y, n, c, out, tmp):  # pragma: no cover - compiled
+    """``out[i] = exp(y[i])`` for ``y[i] <= 0``, ``i < n``; 0 below the smallest normal number."""
+    exp_parts(y, n, c, out, tmp)
+    ymin = c[YMIN]
+    zero = c[ZERO]
     for i in range(n):
         out[i] = (out[i] * tmp[i]) if y[i] >= ymin else zero
 
@@ -111,18 +122,35 @@ def surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp):  # pragma: no cover -
     half = c[HALF]
     one = c[ONE]
     zero = c[ZERO]
-    for i in range(n):
-        z[i] = ht[i] - thr
-    if code == SIGMOID:  # exp(-|a z|) into sg first (expneg must not work in place)
+    if code == SIGMOID:  # d = a e / (1 + e)^2 with e = exp(-|a z|) = sg * dp after exp_parts
         for i in range(n):
-            e[i] = -abs(a * z[i])
-        expneg(e, n, c, sg, dp)
+            zi = ht[i] - thr
+            z[i] = zi
+            e[i] = -abs(a * zi)
+        exp_parts(e, n, c, sg, dp)
         for i in range(n):
-            q = one + sg[i]
-            d = sg[i] / (q * q)
+            ee = sg[i] * dp[i]
+            q = one + ee
+            d = ee / (q * q)
             sg[i] = a * d
             dp[i] = z[i] * d
-    elif code == ATAN:
+        return
+    if code == GAUSSIAN:  # d = exp(-z^2 / (2 a^2)) / (sqrt(2 pi) a)
+        k = -half / (a * a)
+        inv = c[INV_SQRT_2PI] / a
+        for i in range(n):
+            zi = ht[i] - thr
+            z[i] = zi
+            e[i] = (zi * zi) * k
+        exp_parts(e, n, c, sg, dp)
+        for i in range(n):
+            d = (sg[i] * dp[i]) * inv
+            sg[i] = d
+            dp[i] = -(z[i] / a) * d
+        return
+    for i in range(n):
+        z[i] = ht[i] - thr
+    if code == ATAN:
         w0 = c[PI_HALF] * a
         ah = a * half
         for i in range(n):
@@ -137,16 +165,6 @@ def surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp):  # pragma: no cover -
             inside = abs(z[i]) < hw
             sg[i] = inv if inside else zero
             dp[i] = -(z[i] * inv) * inv if inside else zero
-    elif code == GAUSSIAN:
-        k = -half / (a * a)
-        inv = c[INV_SQRT_2PI] / a
-        for i in range(n):
-            e[i] = (z[i] * z[i]) * k
-        expneg(e, n, c, sg, dp)
-        for i in range(n):
-            d = sg[i] * inv
-            sg[i] = d
-            dp[i] = -(z[i] / a) * d
     else:  # TRIANGLE
         inv2 = one / (a * a)
         for i in range(n):

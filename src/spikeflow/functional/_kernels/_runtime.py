@@ -27,7 +27,7 @@ __all__ = ["BACKENDS", "NUMBA_AVAILABLE", "BLOCK", "check_backend", "use_fused",
            "replay_block"]
 
 BACKENDS = ("auto", "fused", "reference")
-BLOCK = 1024  # neurons per block: the block's state and one time step stay in L1
+BLOCK = 2048  # neurons per block: the block's state and one time step stay in L1/L2
 REPLAY_BYTES = 1 << 18  # backward replays a block's T steps into a buffer this size (stays in L2)
 FUSED_DTYPES = (torch.float32, torch.float64)
 MIN_PARALLEL_WORK = 1 << 16  # elements (T * N) below which one thread is faster

@@ -73,7 +73,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
     T, N = x.shape
     decay, thr, a = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
-    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
+    ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
     ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (L2 resident)
     sc = scratch(7, bs, x.dtype)
     v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
@@ -92,15 +92,24 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
             surrogate_block(ut, thr, n, code, a, c, z, e, sg, dp)
-            for i in range(n):
-                uu = ut[i]
-                sp = (uu > thr) | (ge & (uu == thr))
-                gvi = gv[i]
-                gtot = gst[i] - (zero if detach else gvi * uu)
-                gu = gtot * sg[i] + (zero if sp else gvi)
-                acc_a[i] += gtot * dp[i]
-                gxt[i] = gu
-                gv[i] = decay * gu
+            if need_a:
+                for i in range(n):
+                    uu = ut[i]
+                    sp = (uu > thr) | (ge & (uu == thr))
+                    gvi = gv[i]
+                    gtot = gst[i] - (zero if detach else gvi * uu)
+                    gu = gtot * sg[i] + (zero if sp else gvi)
+                    acc_a[i] += gtot * dp[i]
+                    gxt[i] = gu
+                    gv[i] = decay * gu
+            else:
+                for i in range(n):
+                    uu = ut[i]
+                    sp = (uu > thr) | (ge & (uu == thr))
+                    gvi = gv[i]
+                    gu = (gst[i] - (zero if detach else gvi * uu)) * sg[i] + (zero if sp else gvi)
+                    gxt[i] = gu
+                    gv[i] = decay * gu
         gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):
@@ -144,7 +153,8 @@ class _DecayLIFFunction(torch.autograd.Function):
         gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
         dt = x.numpy().dtype
         p = np.array([cfg.decay, cfg.v_threshold, ctx.a], dtype=dt)
-        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code], dtype=np.int64)
+        need_a = ctx.a_meta is not None and ctx.needs_input_grad[2]
+        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
         gx = empty_like(x)
@@ -153,7 +163,7 @@ class _DecayLIFFunction(torch.autograd.Function):
         run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
                    gx.numpy(), gv0.numpy(), apart, p, f, consts(dt))
         ga = None
-        if ctx.a_meta is not None and ctx.needs_input_grad[2]:
+        if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
         return gx, gv0, ga, None, None
 

@@ -78,7 +78,7 @@ def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c)
     T, N = x.shape
     m, a, thr, rv, sa = p[0], p[1], p[2], p[3], p[4]
     one, zero = c[ONE], c[ZERO]
-    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
+    ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
     vb = scratch(T, bs, x.dtype)  # replayed V of one block, all steps (L2 resident)
     sc = scratch(9, bs, x.dtype)
     v, r, gv, gr, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
@@ -98,14 +98,22 @@ def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c)
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
             surrogate_block(vb[t], thr, n, code, sa, c, z, e, sg, dp)
-            for i in range(n):
-                gri = gr[i]
-                gtot = gst[i] + (zero if detach else gri * rv)
-                gvt = gv[i] + gtot * sg[i]
-                acc_a[i] += gtot * dp[i]
-                gxt[i] = gvt
-                gv[i] = m * gvt
-                gr[i] = a * gri - gvt
+            if need_a:
+                for i in range(n):
+                    gri = gr[i]
+                    gtot = gst[i] + (zero if detach else gri * rv)
+                    gvt = gv[i] + gtot * sg[i]
+                    acc_a[i] += gtot * dp[i]
+                    gxt[i] = gvt
+                    gv[i] = m * gvt
+                    gr[i] = a * gri - gvt
+            else:
+                for i in range(n):
+                    gri = gr[i]
+                    gvt = gv[i] + (gst[i] + (zero if detach else gri * rv)) * sg[i]
+                    gxt[i] = gvt
+                    gv[i] = m * gvt
+                    gr[i] = a * gri - gvt
         gv0[lo:hi] = gv[:n]
         gr0[lo:hi] = gr[:n]
         ta = 0.0
@@ -152,7 +160,8 @@ class _IIRFunction(torch.autograd.Function):
         gr = torch.zeros_like(r0) if gr is None else gr.contiguous()
         dt = x.numpy().dtype
         p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, ctx.sa], dtype=dt)
-        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code], dtype=np.int64)
+        need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
+        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
         gx = empty_like(x)
@@ -163,7 +172,7 @@ class _IIRFunction(torch.autograd.Function):
                    gv.numpy(), gr.numpy(), gx.numpy(), gv0.numpy(), gr0.numpy(), apart, p, f,
                    consts(dt))
         ga = None
-        if ctx.a_meta is not None and ctx.needs_input_grad[3]:
+        if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
         return gx, gv0, gr0, ga, None, None
 

@@ -103,7 +103,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
     leak, vr, thr, a, cx, cv = p[0], p[1], p[2], p[3], p[4], p[5]
     one, zero = c[ONE], c[ZERO]
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
-    detach, code, need_k = f[4] != 0, f[5], f[6]
+    detach, code, need_k, need_a = f[4] != 0, f[5], f[6], f[7]
     hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (L2 resident)
     sc = scratch(9, bs, x.dtype)
     v, gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
@@ -137,18 +137,29 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
                         e[i] = v0[lo + i]
                 for i in range(n):
                     dk[i] = (ht[i] - e[i]) if decay else (vr - e[i])
-            for i in range(n):
-                hh = ht[i]
-                sp = (hh > thr) | (ge & (hh == thr))
-                gvi = gv[i]
-                dvds = (vr - hh) if hard else -thr
-                dvdh = (zero if sp else one) if hard else one
-                gtot = gst[i] + (zero if detach else gvi * dvds)
-                gh = gtot * sg[i] + gvi * dvdh
-                acc_a[i] += gtot * dp[i]
-                acc_k[i] += gh * dk[i]
-                gxt[i] = gh * cx
-                gv[i] = gh * cv
+            if need_k or need_a:  # with the parameter accumulators
+                for i in range(n):
+                    hh = ht[i]
+                    sp = (hh > thr) | (ge & (hh == thr))
+                    gvi = gv[i]
+                    dvds = (vr - hh) if hard else -thr
+                    dvdh = (zero if sp else one) if hard else one
+                    gtot = gst[i] + (zero if detach else gvi * dvds)
+                    gh = gtot * sg[i] + gvi * dvdh
+                    acc_a[i] += gtot * dp[i]
+                    acc_k[i] += gh * dk[i]
+                    gxt[i] = gh * cx
+                    gv[i] = gh * cv
+            else:
+                for i in range(n):
+                    hh = ht[i]
+                    sp = (hh > thr) | (ge & (hh == thr))
+                    gvi = gv[i]
+                    dvds = (vr - hh) if hard else -thr
+                    dvdh = (zero if sp else one) if hard else one
+                    gh = (gst[i] + (zero if detach else gvi * dvds)) * sg[i] + gvi * dvdh
+                    gxt[i] = gh * cx
+                    gv[i] = gh * cv
         gv0[lo:hi] = gv[:n]
         tk = 0.0
         ta = 0.0
@@ -200,6 +211,7 @@ class _LIFFunction(torch.autograd.Function):
         gs = torch.zeros_like(x) if gs is None else gs.contiguous()
         gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
         need_k = ctx.k_meta is not None and ctx.needs_input_grad[2]
+        need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
         if cfg.mode == 0:
             cx, cv = 1.0, 1.0
         elif cfg.mode == 1:
@@ -209,7 +221,7 @@ class _LIFFunction(torch.autograd.Function):
         dt = x.numpy().dtype
         p = np.array([leak, cfg.v_reset, cfg.v_threshold, ctx.a, cx, cv], dtype=dt)
         f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code,
-                   need_k)
+                   need_k, need_a)
         bs = replay_block(T, x.element_size())
         nblocks = -(-N // bs)
         gx = empty_like(x)
@@ -222,7 +234,7 @@ class _LIFFunction(torch.autograd.Function):
         if need_k:
             total = kpart.sum() / leak if cfg.decay_input else kpart.sum()
             gk = torch.tensor(total, dtype=ctx.k_meta[1]).reshape(ctx.k_meta[0])
-        if ctx.a_meta is not None and ctx.needs_input_grad[3]:
+        if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
         return gx, gv0, gk, ga, None, None, None
 
