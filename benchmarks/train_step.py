@@ -337,8 +337,8 @@ def child_rss(net: str, impl: str, steps: int = 5) -> float:
 
 
 def rss_in_subprocess(net: str, impl: str) -> float:
-    out = subprocess.run([sys.executable, __file__, "--child", net, impl], capture_output=True,
-                         text=True, check=True, env=os.environ.copy())
+    cmd = [sys.executable, __file__, "--child", net, impl, "--threads", str(torch.get_num_threads())]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
     return float(out.stdout.strip().splitlines()[-1])
 
 
