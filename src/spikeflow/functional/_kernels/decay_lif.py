@@ -10,7 +10,7 @@ i.e. ``u[t] = decay * u[t-1] * (1 - s[t-1]) + I[t]``. Backward, ``gv`` = gradien
     gU = gS * sg(U - thr) + gv * (1 - S)
     dL/dI[t] = gU ,  gv <- decay * gU ,  dL/dalpha += gS * dF/dalpha
 
-Only ``x`` is saved; the backward replays each block's ``U`` into an L2-resident buffer, as in
+Only ``x`` is saved; the backward replays each block's ``U`` into a cache-resident buffer, as in
 ``_kernels/lif.py``.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
     decay, thr, a = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
     ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
-    ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (L2 resident)
+    ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (cache resident)
     sc = scratch(7, bs, x.dtype)
     v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
     z, e, sg, dp = sc[3, :bs], sc[4, :bs], sc[5, :bs], sc[6, :bs]

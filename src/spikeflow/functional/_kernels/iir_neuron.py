@@ -12,7 +12,7 @@ Backward, ``Gv``/``Gr`` = gradients reaching ``V[t]``/``r[t]`` from later steps:
     Gv <- m * gV ;  Gr <- a * Gr - gV
 
 Only ``x`` and the initial state are saved; the backward replays each block's ``V`` into an
-L2-resident buffer, as in ``_kernels/lif.py``.
+cache-resident buffer, as in ``_kernels/lif.py``.
 """
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c)
     m, a, thr, rv, sa = p[0], p[1], p[2], p[3], p[4]
     one, zero = c[ONE], c[ZERO]
     ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
-    vb = scratch(T, bs, x.dtype)  # replayed V of one block, all steps (L2 resident)
+    vb = scratch(T, bs, x.dtype)  # replayed V of one block, all steps (cache resident)
     sc = scratch(9, bs, x.dtype)
     v, r, gv, gr, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
     z, e, sg, dp = sc[5, :bs], sc[6, :bs], sc[7, :bs], sc[8, :bs]

@@ -19,7 +19,7 @@ are bit-identical. Backward, in reverse time, with ``gV`` the gradient reaching 
 Work is split into blocks of contiguous neurons; each block keeps its state in a small local array
 and loops over time outside, neurons inside (SIMD). The forward reads ``X`` and writes ``S`` only.
 For backward only the input ``X`` is saved (often alive anyway, and no new tensor); the backward
-replays each block's forward into a ``[T, block]`` buffer that stays in L2 (bit-identical ``H``,
+replays each block's forward into a ``[T, block]`` cache-resident buffer (bit-identical ``H``,
 hence ``S`` and ``V[t-1]``) and then runs the reverse loop on it. Nothing is saved when no input
 needs a gradient.
 """
@@ -104,7 +104,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
     one, zero = c[ONE], c[ZERO]
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
     detach, code, need_k, need_a = f[4] != 0, f[5], f[6], f[7]
-    hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (L2 resident)
+    hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (cache resident)
     sc = scratch(9, bs, x.dtype)
     v, gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
     z, e, sg, dp = sc[5, :bs], sc[6, :bs], sc[7, :bs], sc[8, :bs]
