@@ -229,8 +229,9 @@ def he_configs() -> dict[str, dict]:
             "model": {"name": f"he2020_{model}", "options": opts},
             "train": {"batch_size": 36 if cnn else 72, "eval_batch_size": 36},
             "mini": merge({"data": {"name": "n_digits", "T": 12, "options": {"dt_ms": dt, "ds": 1}},
-                           "model": {"options": merge(mini_model, {"num_classes": 10})}}, HE_MINI_TRAIN)
-            if run_mini else False,
+                           "model": {"options": merge(mini_model, {"num_classes": 10})}}, HE_MINI_TRAIN,
+                          {"train": {"epochs": 6}} if model == "snn_cnn" else {})
+            if run_mini else "conv stacks run at mini scale at dt 25 ms only (time budget)",
         })
     for model in ("snn_mlp", "rnn_mlp", "lstm_mlp", "gru_mlp"):
         recurrent = model != "snn_mlp"
