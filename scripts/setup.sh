@@ -17,6 +17,6 @@ fi
 if [ "${1:-}" = "--peers" ]; then
     # Peers without their heavy dependencies (torchvision/torchaudio/CUDA torch), plus their light ones.
     "$VENV/bin/python" -m pip install -q --no-deps spikingjelly==2.0.0 snntorch==1.0.0 norse==1.1.0 tonic==1.7.0 \
-        && "$VENV/bin/python" -m pip install -q loguru scienceplots nir nirtorch requests \
+        && "$VENV/bin/python" -m pip install -q loguru scienceplots nir nirtorch requests importRosbag \
         || echo "note: peer libraries not installed; parity tests and peer benchmarks are skipped"
 fi
