@@ -100,6 +100,18 @@ def test_data_list_and_check(tmp_path, capsys):
     assert "unknown dataset" in capsys.readouterr().err
 
 
+def test_data_list_generates_and_caches_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPIKEFLOW_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SPIKEFLOW_NMNIST", raising=False)
+    monkeypatch.delenv("SPIKEFLOW_DATA", raising=False)
+    assert main(["data", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "found (359 test samples)" in rows["digits"]
+    assert "available, not generated yet" in rows["n_digits"]
+    assert "not found: MissingDataError: nmnist: missing files or folders: - no root" in rows["nmnist"]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.bin"))
+
+
 def test_data_emulate_calls_the_emulator(tmp_path, monkeypatch, capsys):
     import spikeflow.data.emulated as emulated
 

@@ -1,5 +1,6 @@
 """digits: the fixed saved stratified split and item shapes."""
 import numpy as np
+import pytest
 
 import spikeflow as sf
 from spikeflow.data.digits import digits_split_indices, load_digits_arrays
@@ -24,3 +25,8 @@ def test_items_and_upscale():
     assert big[0][0].shape == (1, 16, 16)
     # bilinear upscaling keeps the mean intensity closely
     assert abs(float(big[0][0].mean()) - float(sf.data.create_dataset("digits", split="test")[0][0].mean())) < 0.02
+
+
+def test_unknown_option_is_rejected():
+    with pytest.raises(TypeError, match=r"digits: unknown option\(s\) \['vla_size'\]"):
+        sf.data.create_dataset("digits", split="test", vla_size=10)

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     lst = add_parser(sub, "list", "registered datasets and whether their files are found",
                      "List registered datasets; for each, try to open its test split (from the\n"
-                     "dataset's environment variable or default location) and report.",
+                     "dataset's environment variable or default location) and report. Nothing is\n"
+                     "generated or cached: emulated sets not generated yet are listed as such.",
                      "  spikeflow data list\n  spikeflow data list --names-only\n")
     lst.add_argument("--names-only", action="store_true", help="only print the names")
     lst.set_defaults(func=_list)
@@ -46,23 +47,43 @@ def register(subparsers) -> None:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"
+    """The error's first line, plus the first listed item when the first line ends with a colon."""
+    text = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    head = text[0] if text else ""
+    if head.endswith(":") and len(text) > 1:
+        head = f"{head} {text[1]}"
+    return f"{type(err).__name__}: {head}"
+
+
+# Options that keep `data list` cheap: no frame cache build, no emulation (tried in order; a
+# dataset that does not know an option raises TypeError and the next, smaller set is tried).
+PROBE_OPTIONS = ({"precompute": False, "generate": False}, {"precompute": False}, {})
+
+
+def probe_dataset(name: str) -> str:
+    """``found (N test samples)`` or ``not found: <reason>``, without building caches."""
+    from spikeflow.data import create_dataset
+    from spikeflow.data.emulated import NotGeneratedError
+
+    for options in PROBE_OPTIONS:
+        try:
+            return f"found ({len(create_dataset(name, split='test', **options))} test samples)"
+        except TypeError as err:
+            if "unknown option" in str(err) or "unexpected keyword" in str(err):
+                continue
+            return "not found: " + _first_line(err)
+        except NotGeneratedError as err:
+            return "available, " + str(err).split(": ", 1)[1]
+        except Exception as err:  # noqa: BLE001 - report any failure as "not found"
+            return "not found: " + _first_line(err)
+    return "not found: no probe options accepted"
 
 
 def _list(args) -> int:
-    from spikeflow.data import create_dataset, list_datasets
+    from spikeflow.data import list_datasets
 
     for name in list_datasets():
-        if args.names_only:
-            print(name)
-            continue
-        try:
-            ds = create_dataset(name, split="test")
-            status = f"found ({len(ds)} test samples)"
-        except Exception as err:  # noqa: BLE001 - report any failure as "not found"
-            status = "not found: " + _first_line(err)
-        print(f"{name:<20} {status}")
+        print(name if args.names_only else f"{name:<20} {probe_dataset(name)}")
     return 0
 
 

@@ -77,6 +77,9 @@ def make_transform(dataset: str, train: bool, augment: str | bool | None = None,
     return steps[0] if len(steps) == 1 else T.Compose(tuple(steps))
 
 
+SPLIT_OPTIONS = ("val_ratio", "val_size", "seed")  # keyword arguments of splits.make_split
+
+
 def build_split(name: str, split: str, load: Callable[[bool], tuple[np.ndarray, np.ndarray]],
                 classes: Sequence[str], *, augment: str | bool | None = None, normalize: bool = True,
                 transform: Callable[..., torch.Tensor] | None = None, holdout: str | None = None,
@@ -85,6 +88,10 @@ def build_split(name: str, split: str, load: Callable[[bool], tuple[np.ndarray, 
     """Assemble the dataset for ``split`` from ``load(train) -> (images, targets)``."""
     if split not in ("train", "val", "test"):
         raise ValueError(f"{name}: split must be 'train', 'val' or 'test', got {split!r}")
+    unknown = sorted(set(split_options) - set(SPLIT_OPTIONS))
+    if unknown:
+        raise TypeError(f"{name}: unknown option(s) {unknown}; split options are {list(SPLIT_OPTIONS)} "
+                        "besides augment, normalize, transform, holdout, split_file, size")
     if split == "val" and holdout is None:
         raise ValueError(f"{name}: split='val' needs holdout='accuracy_b' or holdout='random'")
     train = split != "test"
