@@ -1,13 +1,20 @@
 """Numba building blocks shared by the fused neuron kernels: a vectorisable ``exp`` and the
-surrogate derivatives over one block of neurons.
+surrogate derivatives, as scalar functions that the kernels call inside their loops over a block.
 
 LLVM vectorises a loop only when every call in it has a vector version; numba has no vector
-``exp`` without Intel SVML, so ``expneg`` computes ``exp(y)``, ``y <= 0``, from ``+ - * floor``
-and integer ops only: range reduction ``y = k ln2 + r``, a polynomial in Estrin form (degree 12 in
-float64, 6 in float32), times ``2^k`` written directly as exponent bits into a scratch row viewed
-as integers. Relative error < 1e-15 in float64 and < 3e-7 in float32 down to the smallest normal
-number. Every constant comes from a typed array (:func:`consts`) so float32 kernels never
-promote to float64.
+``exp`` without Intel SVML, so :func:`exp_neg` computes ``exp(y)``, ``y <= 0``, from ``+ - *
+floor`` and integer ops only: range reduction ``y = k ln2 + r``, a polynomial in Estrin form
+(degree 12 in float64, 6 in float32), times ``2^k`` made by writing ``k`` into the exponent bits
+(:func:`pow2`, a bit cast, so the whole ``exp`` is straight-line code that LLVM inlines and
+vectorises inside the caller's loop: no extra pass over scratch rows). Relative error < 1e-15 in
+float64 and < 3e-7 in float32 down to the smallest normal number. Every constant comes from a
+typed array (:func:`consts`) so float32 kernels never promote to float64; kernels copy them into a
+tuple of scalars (:func:`sur_consts`) before a loop, since a load from an array inside the loop
+might alias the loop's stores and block vectorisation.
+
+The surrogate code is a run-time argument of :func:`surrogate`; the kernels branch on it outside
+their loops (:func:`surrogate` is called with a constant per loop copy), so each loop body is
+straight-line code.
 
 Loops over a block use 1-D row views (``x[t, lo:hi]``) so numba knows they are contiguous; a loop
 over a block never stores conditionally (masked stores are slow on AMD CPUs), it selects values.
@@ -21,11 +28,13 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import intrinsic
 
-from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID
+from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
-__all__ = ["consts", "exp_parts", "expneg", "scratch", "surrogate_block", "ONE", "ZERO", "HALF"]
+__all__ = ["consts", "expneg", "exp_neg", "pow2", "scratch", "sur_consts", "surrogate",
+           "surrogate_block", "ONE", "ZERO", "HALF"]
 
 # indices into consts()
 LOG2E, LN2HI, LN2LO, HALF, ONE, ZERO, YMIN, PI_HALF, INV_SQRT_2PI, IS_F64 = range(10)
@@ -58,117 +67,112 @@ def scratch(rows, bs, dtype):  # pragma: no cover - compiled
     return np.empty((rows, bs + _PAD), dtype)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def exp_parts(y, n, c, p, tmp):  # pragma: no cover - compiled
-    """``exp(y[i]) = p[i] * tmp[i]`` for ``ymin <= y[i] <= 0`` (``ymin`` = ln of the smallest normal
-    number: -1022 ln 2 in float64, -126 ln 2 in float32; below it the product is ``exp(ymin)``
-    instead of a smaller number), ``i < n``.
+@intrinsic
+def pow2(typingctx, k):  # pragma: no cover - compiled
+    """``2^k`` for an integral float ``k`` in the normal exponent range of its type (float32 or
+    float64): the biased exponent shifted into place and bit cast, vectorisable unlike ``ldexp``."""
+    if k not in (types.float32, types.float64):
+        return None
+    width, bias, shift = (64, 1023, 52) if k == types.float64 else (32, 127, 23)
 
-    ``tmp`` receives the bits of ``2^k`` (read it as floats). ``p`` and ``tmp`` must not alias ``y``
-    (LLVM then falls back to a branchy scalar loop, ~40x slower). Callers fuse the product into
-    their next loop.
-    """
-    log2e = c[LOG2E]
-    ln2hi = c[LN2HI]
-    ln2lo = c[LN2LO]
-    half = c[HALF]
-    ymin = c[YMIN]
-    c0, c1, c2, c3 = c[_POLY], c[_POLY + 1], c[_POLY + 2], c[_POLY + 3]
-    c4, c5, c6, c7 = c[_POLY + 4], c[_POLY + 5], c[_POLY + 6], c[_POLY + 7]
-    c8, c9, c10, c11 = c[_POLY + 8], c[_POLY + 9], c[_POLY + 10], c[_POLY + 11]
-    c12 = c[_POLY + 12]
-    if c[IS_F64] != 0:  # degree-12 polynomial, 2^k from the float64 exponent bits
-        bits = tmp.view(np.int64)
-        for i in range(n):
-            yc = max(y[i], ymin)
-            k = np.floor(yc * log2e + half)
-            r = (yc - k * ln2hi) - k * ln2lo
-            r2 = r * r
-            r4 = r2 * r2
-            q0 = (c0 + c1 * r) + (c2 + c3 * r) * r2
-            q1 = (c4 + c5 * r) + (c6 + c7 * r) * r2
-            q2 = (c8 + c9 * r) + (c10 + c11 * r) * r2
-            p[i] = (q0 + q1 * r4) + (q2 + c12 * r4) * (r4 * r4)
-            bits[i] = (np.int64(np.int32(k)) + 1023) << 52
-    else:  # float32: degree 6 is enough; 2^k from the float32 exponent bits
-        bits32 = tmp.view(np.int32)
-        for i in range(n):
-            yc = max(y[i], ymin)
-            k = np.floor(yc * log2e + half)
-            r = (yc - k * ln2hi) - k * ln2lo
-            r2 = r * r
-            q0 = (c0 + c1 * r) + (c2 + c3 * r) * r2
-            q1 = (c4 + c5 * r) + c6 * r2
-            p[i] = q0 + q1 * (r2 * r2)
-            bits32[i] = (np.int32(k) + 127) << 23
+    def codegen(context, builder, signature, args):
+        int_t = context.get_value_type(types.int64 if width == 64 else types.int32)
+        e = builder.add(builder.fptosi(args[0], int_t), int_t(bias))
+        return builder.bitcast(builder.shl(e, int_t(shift)), context.get_value_type(k))
+
+    return k(k), codegen
+
+
+@intrinsic
+def is_float64(typingctx, x):  # pragma: no cover - compiled
+    """Compile-time constant: whether ``x`` is a float64 (selects the polynomial degree)."""
+    def codegen(context, builder, signature, args):
+        return context.get_constant(types.boolean, x == types.float64)
+
+    return types.boolean(x), codegen
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def sur_consts(c):  # pragma: no cover - compiled
+    """The constants of :func:`exp_neg` and :func:`surrogate` as a tuple of scalars."""
+    return (c[LOG2E], c[LN2HI], c[LN2LO], c[HALF], c[ONE], c[ZERO], c[YMIN], c[PI_HALF],
+            c[INV_SQRT_2PI], c[_POLY], c[_POLY + 1], c[_POLY + 2], c[_POLY + 3], c[_POLY + 4],
+            c[_POLY + 5], c[_POLY + 6], c[_POLY + 7], c[_POLY + 8], c[_POLY + 9], c[_POLY + 10],
+            c[_POLY + 11], c[_POLY + 12])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def exp_neg(y, k):  # pragma: no cover - compiled
+    """``exp(y)`` for ``y <= 0`` (0 below the smallest normal number); ``k`` from :func:`sur_consts`."""
+    ymin = k[6]
+    yc = max(y, ymin)
+    m = np.floor(yc * k[0] + k[3])
+    r = (yc - m * k[1]) - m * k[2]
+    r2 = r * r
+    q0 = (k[9] + k[10] * r) + (k[11] + k[12] * r) * r2
+    if is_float64(y):  # degree 12
+        r4 = r2 * r2
+        q1 = (k[13] + k[14] * r) + (k[15] + k[16] * r) * r2
+        q2 = (k[17] + k[18] * r) + (k[19] + k[20] * r) * r2
+        p = (q0 + q1 * r4) + (q2 + k[21] * r4) * (r4 * r4)
+    else:  # float32: degree 6 is enough
+        q1 = (k[13] + k[14] * r) + k[15] * r2
+        p = q0 + q1 * (r2 * r2)
+    return (p * pow2(m)) if y >= ymin else k[5]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def expneg(y, n, c, out, tmp):  # pragma: no cover - compiled
-    """``out[i] = exp(y[i])`` for ``y[i] <= 0``, ``i < n``; 0 below the smallest normal number."""
-    exp_parts(y, n, c, out, tmp)
-    ymin = c[YMIN]
-    zero = c[ZERO]
+    """``out[i] = exp(y[i])`` for ``y[i] <= 0``, ``i < n``; 0 below the smallest normal number
+    (``tmp`` is unused, kept for the call signature)."""
+    k = sur_consts(c)
     for i in range(n):
-        out[i] = (out[i] * tmp[i]) if y[i] >= ymin else zero
+        out[i] = exp_neg(y[i], k)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def surrogate(z, code, a, k):  # pragma: no cover - compiled
+    """``(dS/dz, dF/da)`` of surrogate ``code`` with parameter ``a`` at ``z = H - thr``
+    (formulas of :mod:`spikeflow.functional.surrogate`); ``k`` from :func:`sur_consts`."""
+    half, one, zero = k[3], k[4], k[5]
+    if code == SIGMOID:  # d = a e / (1 + e)^2 with e = exp(-|a z|)
+        ee = exp_neg(-abs(a * z), k)
+        q = one + ee
+        d = ee / (q * q)
+        return a * d, z * d
+    if code == GAUSSIAN:  # d = exp(-z^2 / (2 a^2)) / (sqrt(2 pi) a)
+        d = exp_neg((z * z) * (-half / (a * a)), k) * (k[8] / a)
+        return d, -(z / a) * d
+    if code == ATAN:
+        w = (k[7] * a) * z
+        den = one + w * w
+        return (a * half) / den, (z * half) / den
+    if code == RECTANGLE:
+        inv = one / a
+        inside = abs(z) < a * half
+        return (inv if inside else zero), (-(z * inv) * inv if inside else zero)
+    inv2 = one / (a * a)  # TRIANGLE
+    r = a - abs(z)
+    d = (r if r > zero else zero) * inv2
+    return d, -(z / a) * d
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp):  # pragma: no cover - compiled
-    """Surrogate derivative ``sg = dS/dz`` and ``dp = dF/da`` at ``z = ht - thr`` for ``i < n``.
-
-    ``code``/``a`` as in :mod:`spikeflow.functional.surrogate`; ``z``, ``e`` are scratch buffers.
-    """
-    half = c[HALF]
-    one = c[ONE]
-    zero = c[ZERO]
-    if code == SIGMOID:  # d = a e / (1 + e)^2 with e = exp(-|a z|) = sg * dp after exp_parts
+    """``sg[i], dp[i] = surrogate(ht[i] - thr)`` for ``i < n`` (``z``, ``e`` unused)."""
+    k = sur_consts(c)
+    if code == SIGMOID:  # one loop per code: straight-line bodies (see the module docstring)
         for i in range(n):
-            zi = ht[i] - thr
-            z[i] = zi
-            e[i] = -abs(a * zi)
-        exp_parts(e, n, c, sg, dp)
+            sg[i], dp[i] = surrogate(ht[i] - thr, SIGMOID, a, k)
+    elif code == GAUSSIAN:
         for i in range(n):
-            ee = sg[i] * dp[i]
-            q = one + ee
-            d = ee / (q * q)
-            sg[i] = a * d
-            dp[i] = z[i] * d
-        return
-    if code == GAUSSIAN:  # d = exp(-z^2 / (2 a^2)) / (sqrt(2 pi) a)
-        k = -half / (a * a)
-        inv = c[INV_SQRT_2PI] / a
+            sg[i], dp[i] = surrogate(ht[i] - thr, GAUSSIAN, a, k)
+    elif code == ATAN:
         for i in range(n):
-            zi = ht[i] - thr
-            z[i] = zi
-            e[i] = (zi * zi) * k
-        exp_parts(e, n, c, sg, dp)
-        for i in range(n):
-            d = (sg[i] * dp[i]) * inv
-            sg[i] = d
-            dp[i] = -(z[i] / a) * d
-        return
-    for i in range(n):
-        z[i] = ht[i] - thr
-    if code == ATAN:
-        w0 = c[PI_HALF] * a
-        ah = a * half
-        for i in range(n):
-            w = w0 * z[i]
-            den = one + w * w
-            sg[i] = ah / den
-            dp[i] = (z[i] * half) / den
+            sg[i], dp[i] = surrogate(ht[i] - thr, ATAN, a, k)
     elif code == RECTANGLE:
-        hw = a * half
-        inv = one / a
         for i in range(n):
-            inside = abs(z[i]) < hw
-            sg[i] = inv if inside else zero
-            dp[i] = -(z[i] * inv) * inv if inside else zero
-    else:  # TRIANGLE
-        inv2 = one / (a * a)
+            sg[i], dp[i] = surrogate(ht[i] - thr, RECTANGLE, a, k)
+    else:
         for i in range(n):
-            r = a - abs(z[i])
-            d = (r if r > zero else zero) * inv2
-            sg[i] = d
-            dp[i] = -(z[i] / a) * d
+            sg[i], dp[i] = surrogate(ht[i] - thr, TRIANGLE, a, k)

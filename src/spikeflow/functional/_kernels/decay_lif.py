@@ -24,8 +24,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, sur_consts, surrogate
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
+from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 __all__ = ["DecayLIFConfig", "decay_lif_fused"]
 
@@ -39,14 +40,14 @@ class DecayLIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, ut, st, n, decay, thr, one, zero, ge):  # pragma: no cover - compiled
-    """One time step of a block: ``ut = decay * v + x``, fire ``st``, reset ``v`` in place."""
+def _step(xt, v, out, n, decay, thr, one, zero, ge, keep_u):  # pragma: no cover - compiled
+    """One time step of a block: ``U = decay * v + x``, fire, reset ``v`` in place; ``out`` gets
+    ``U`` when ``keep_u`` (backward replay) else ``S``."""
     for i in range(n):
         uu = decay * v[i] + xt[i]
-        ut[i] = uu
         sp = (uu > thr) | (ge & (uu == thr))
-        st[i] = one if sp else zero
         v[i] = zero if sp else uu
+        out[i] = uu if keep_u else (one if sp else zero)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -55,17 +56,47 @@ def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compile
     decay, thr = p[0], p[1]
     one, zero = c[ONE], c[ZERO]
     ge = f[0] == 0
-    sc = scratch(2, bs, x.dtype)
+    sc = scratch(1, bs, x.dtype)
     v = sc[0, :bs]
-    u = sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
         for t in range(T):
-            _step(x[t, lo:hi], v, u, s[t, lo:hi], n, decay, thr, one, zero, ge)
+            _step(x[t, lo:hi], v, s[t, lo:hi], n, decay, thr, one, zero, ge, False)
         vout[lo:hi] = v[:n]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                  code):  # pragma: no cover - compiled
+    for i in range(n):
+        uu = ut[i]
+        sg, dp = surrogate(uu - thr, code, a, k)
+        sp = (uu > thr) | (ge & (uu == thr))
+        gvi = gv[i]
+        gtot = gst[i] - (zero if detach else gvi * uu)
+        gu = gtot * sg + (zero if sp else gvi)
+        acc_a[i] += gtot * dp
+        gxt[i] = gu
+        gv[i] = decay * gu
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+             code):  # pragma: no cover - compiled
+    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code``."""
+    if code == SIGMOID:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID)
+    elif code == ATAN:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN)
+    elif code == RECTANGLE:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE)
+    elif code == GAUSSIAN:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN)
+    else:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -73,43 +104,23 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
     T, N = x.shape
     decay, thr, a = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
-    ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
+    k = sur_consts(c)
+    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
     ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (cache resident)
-    sc = scratch(7, bs, x.dtype)
+    sc = scratch(3, bs, x.dtype)
     v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
-    z, e, sg, dp = sc[3, :bs], sc[4, :bs], sc[5, :bs], sc[6, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
         for t in range(T):
-            _step(x[t, lo:hi], v, ub[t], z, n, decay, thr, one, zero, ge)
+            _step(x[t, lo:hi], v, ub[t], n, decay, thr, one, zero, ge, True)
         gv[:n] = gvT[lo:hi]
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            ut = ub[t]
-            gst = gs[t, lo:hi]
-            gxt = gx[t, lo:hi]
-            surrogate_block(ut, thr, n, code, a, c, z, e, sg, dp)
-            if need_a:
-                for i in range(n):
-                    uu = ut[i]
-                    sp = (uu > thr) | (ge & (uu == thr))
-                    gvi = gv[i]
-                    gtot = gst[i] - (zero if detach else gvi * uu)
-                    gu = gtot * sg[i] + (zero if sp else gvi)
-                    acc_a[i] += gtot * dp[i]
-                    gxt[i] = gu
-                    gv[i] = decay * gu
-            else:
-                for i in range(n):
-                    uu = ut[i]
-                    sp = (uu > thr) | (ge & (uu == thr))
-                    gvi = gv[i]
-                    gu = (gst[i] - (zero if detach else gvi * uu)) * sg[i] + (zero if sp else gvi)
-                    gxt[i] = gu
-                    gv[i] = decay * gu
+            _reverse(ub[t], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge, detach,
+                     a, k, code)
         gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):

@@ -34,8 +34,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, sur_consts, surrogate
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
+from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 __all__ = ["LIFConfig", "lif_fused"]
 
@@ -53,29 +54,39 @@ class LIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, ht, st, n, leak, vr, thr, one, zero, mode, decay, hard, ge):  # pragma: no cover
-    """One time step of a block: charge ``ht``, fire ``st``, reset ``v`` in place."""
-    if mode == 1 and decay:
-        for i in range(n):
-            ht[i] = v[i] + (xt[i] - (v[i] - vr)) / leak
-    elif mode == 1:
-        for i in range(n):
-            ht[i] = v[i] - (v[i] - vr) / leak + xt[i]
-    elif mode == 2 and decay:
-        for i in range(n):
-            ht[i] = v[i] + (xt[i] - (v[i] - vr)) * leak
-    elif mode == 2:
-        for i in range(n):
-            ht[i] = v[i] - (v[i] - vr) * leak + xt[i]
-    else:
-        for i in range(n):
-            ht[i] = v[i] + xt[i]
+def _charge(v, x, leak, vr, mode, decay):  # pragma: no cover - compiled
+    """``H`` from ``V`` and ``X`` (the reference loop's expression, evaluated in the same order)."""
+    if mode == 1:
+        return v + (x - (v - vr)) / leak if decay else v - (v - vr) / leak + x
+    if mode == 2:
+        return v + (x - (v - vr)) * leak if decay else v - (v - vr) * leak + x
+    return v + x
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, mode, decay):  # pragma: no cover
     for i in range(n):
-        hh = ht[i]
+        hh = _charge(v[i], xt[i], leak, vr, mode, decay)
         sp = (hh > thr) | (ge & (hh == thr))
-        st[i] = one if sp else zero
-        vn = vr if hard else hh - thr
-        v[i] = vn if sp else hh
+        v[i] = (vr if hard else hh - thr) if sp else hh
+        out[i] = hh if keep_h else (one if sp else zero)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _step(xt, v, out, n, leak, vr, thr, one, zero, mode, decay, hard, ge, keep_h):  # pragma: no cover
+    """One time step of a block: charge, fire, reset ``v`` in place; ``out`` gets ``H`` when
+    ``keep_h`` (backward replay) else ``S``. One loop copy per charge formula (constant ``mode``
+    and ``decay`` once inlined), so each loop body is straight-line SIMD code."""
+    if mode == 1 and decay:
+        _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, 1, True)
+    elif mode == 1:
+        _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, 1, False)
+    elif mode == 2 and decay:
+        _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, 2, True)
+    elif mode == 2:
+        _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, 2, False)
+    else:
+        _step_loop(xt, v, out, n, leak, vr, thr, one, zero, hard, ge, keep_h, 0, True)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -84,17 +95,58 @@ def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compile
     leak, vr, thr = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
-    sc = scratch(2, bs, x.dtype)
+    sc = scratch(1, bs, x.dtype)
     v = sc[0, :bs]
-    h = sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
         for t in range(T):
-            _step(x[t, lo:hi], v, h, s[t, lo:hi], n, leak, vr, thr, one, zero, mode, decay, hard, ge)
+            _step(x[t, lo:hi], v, s[t, lo:hi], n, leak, vr, thr, one, zero, mode, decay, hard, ge,
+                  False)
         vout[lo:hi] = v[:n]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                  detach, a, k, code):  # pragma: no cover - compiled
+    for i in range(n):
+        hh = ht[i]
+        sg, dp = surrogate(hh - thr, code, a, k)
+        sp = (hh > thr) | (ge & (hh == thr))
+        gvi = gv[i]
+        dvds = (vr - hh) if hard else -thr
+        dvdh = (zero if sp else one) if hard else one
+        gtot = gst[i] + (zero if detach else gvi * dvds)
+        gh = gtot * sg + gvi * dvdh
+        acc_a[i] += gtot * dp
+        acc_k[i] += gh * dk[i]
+        gxt[i] = gh * cx
+        gv[i] = gh * cv
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reverse(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge, detach,
+             a, k, code):  # pragma: no cover - compiled
+    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code``. The
+    parameter accumulators always run (``dk`` is 0 unless PLIF's k needs a gradient): two
+    multiply-adds per neuron cost less than a second copy of every loop."""
+    if code == SIGMOID:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, SIGMOID)
+    elif code == ATAN:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, ATAN)
+    elif code == RECTANGLE:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, RECTANGLE)
+    elif code == GAUSSIAN:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, GAUSSIAN)
+    else:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, TRIANGLE)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -102,12 +154,12 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
     T, N = x.shape
     leak, vr, thr, a, cx, cv = p[0], p[1], p[2], p[3], p[4], p[5]
     one, zero = c[ONE], c[ZERO]
+    k = sur_consts(c)
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
-    detach, code, need_k, need_a = f[4] != 0, f[5], f[6], f[7]
+    detach, code, need_k = f[4] != 0, f[5], f[6] != 0
     hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (cache resident)
-    sc = scratch(9, bs, x.dtype)
+    sc = scratch(5, bs, x.dtype)
     v, gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
-    z, e, sg, dp = sc[5, :bs], sc[6, :bs], sc[7, :bs], sc[8, :bs]
     dk[:] = zero
     for b in range(b0, b1):
         lo = b * bs
@@ -115,51 +167,25 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
         n = hi - lo
         v[:n] = v0[lo:hi]
         for t in range(T):  # replay the forward: H is recomputed bit for bit
-            _step(x[t, lo:hi], v, hb[t], z, n, leak, vr, thr, one, zero, mode, decay, hard, ge)
+            _step(x[t, lo:hi], v, hb[t], n, leak, vr, thr, one, zero, mode, decay, hard, ge, True)
         gv[:n] = gvT[lo:hi]
         acc_k[:] = zero
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
             ht = hb[t]
-            gst = gs[t, lo:hi]
-            gxt = gx[t, lo:hi]
-            surrogate_block(ht, thr, n, code, a, c, z, e, sg, dp)
             if need_k:  # dH/dk * k (decay_input) or dH/dk, from V[t-1] recomputed from H[t-1]
                 if t > 0:
                     hp = hb[t - 1]
                     for i in range(n):
                         hq = hp[i]
                         sq = (hq > thr) | (ge & (hq == thr))
-                        vn = vr if hard else hq - thr
-                        e[i] = vn if sq else hq
+                        vq = (vr if hard else hq - thr) if sq else hq
+                        dk[i] = (ht[i] - vq) if decay else (vr - vq)
                 else:
                     for i in range(n):
-                        e[i] = v0[lo + i]
-                for i in range(n):
-                    dk[i] = (ht[i] - e[i]) if decay else (vr - e[i])
-            if need_k or need_a:  # with the parameter accumulators
-                for i in range(n):
-                    hh = ht[i]
-                    sp = (hh > thr) | (ge & (hh == thr))
-                    gvi = gv[i]
-                    dvds = (vr - hh) if hard else -thr
-                    dvdh = (zero if sp else one) if hard else one
-                    gtot = gst[i] + (zero if detach else gvi * dvds)
-                    gh = gtot * sg[i] + gvi * dvdh
-                    acc_a[i] += gtot * dp[i]
-                    acc_k[i] += gh * dk[i]
-                    gxt[i] = gh * cx
-                    gv[i] = gh * cv
-            else:
-                for i in range(n):
-                    hh = ht[i]
-                    sp = (hh > thr) | (ge & (hh == thr))
-                    gvi = gv[i]
-                    dvds = (vr - hh) if hard else -thr
-                    dvdh = (zero if sp else one) if hard else one
-                    gh = (gst[i] + (zero if detach else gvi * dvds)) * sg[i] + gvi * dvdh
-                    gxt[i] = gh * cx
-                    gv[i] = gh * cv
+                        dk[i] = (ht[i] - v0[lo + i]) if decay else (vr - v0[lo + i])
+            _reverse(ht, gs[t, lo:hi], gx[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one,
+                     zero, hard, ge, detach, a, k, code)
         gv0[lo:hi] = gv[:n]
         tk = 0.0
         ta = 0.0
