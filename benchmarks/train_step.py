@@ -246,6 +246,9 @@ class Trainer:
                 seen[id(kept)] = packed_nbytes(kept)
             return kept
 
+        # As in training: under train.pack_saved the spikes are bit-packed by its hooks; otherwise
+        # SeqToBatch's uint8 compaction of saved spikes chains into this recorder.
+        pack.packs_spikes = self.pack  # type: ignore[attr-defined]
         with torch.autograd.graph.saved_tensors_hooks(pack, unpack):
             loss = self.loss()
         del loss

@@ -4,7 +4,9 @@
 are views (no copies) whenever the ``T`` and ``B`` dims of ``x`` are contiguous with each other,
 which holds for contiguous and channels-last-per-step tensors; the module sees an ordinary batch, so
 Conv2d / BatchNorm2d (statistics over all ``T*B`` samples) / pooling / Linear / Flatten / Dropout run
-one big call instead of ``T`` small ones.
+one big call instead of ``T`` small ones. When ``x`` is the spike output of a built-in neuron,
+tensors the module saves for backward that share its memory (the input of Linear / Conv /
+max-pool) are kept as uint8 (lossless; :mod:`spikeflow.functional.saved_spikes`).
 
 >>> import torch
 >>> from torch import nn
@@ -15,6 +17,8 @@ torch.Size([4, 3, 8, 16, 16])
 from __future__ import annotations
 
 from torch import Tensor, nn
+
+from spikeflow.functional.saved_spikes import compact_saved
 
 __all__ = ["SeqToBatch", "fold_time", "unfold_time"]
 
@@ -56,4 +60,5 @@ class SeqToBatch(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         T, B = x.shape[:2] if isinstance(x, Tensor) and x.dim() >= 2 else (0, 0)
-        return unfold_time(self.module(fold_time(x)), T, B)
+        with compact_saved(x):
+            return unfold_time(self.module(fold_time(x)), T, B)

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple, Optional
 import torch
 from torch import Tensor, nn
 
+from spikeflow.functional.saved_spikes import mark_spikes
+
 
 def detach_state(state: Any) -> Any:
     """Detach every tensor of a (possibly nested) NamedTuple/tuple state."""
@@ -44,7 +46,13 @@ class BaseNeuron(nn.Module):
 
     Shape:
         input ``[T, B, ...]`` (any number of trailing dims), output spikes ``[T, B, ...]``.
+
+    A subclass whose spikes are exactly 0/1 sets ``binary_spikes = True``: its outputs are marked
+    so that a following ``SeqToBatch`` layer keeps them as uint8 for backward
+    (:mod:`spikeflow.functional.saved_spikes`).
     """
+
+    binary_spikes: bool = False
 
     def __init__(self, persistent: bool = False) -> None:
         super().__init__()
@@ -74,7 +82,7 @@ class BaseNeuron(nn.Module):
         spikes, final = self.run(x, state)
         if self.persistent:
             self._stored_state = detach_state(final)
-        return spikes
+        return mark_spikes(spikes) if self.binary_spikes else spikes
 
     def reset_state(self) -> None:
         """Forget the stored state (only meaningful with ``persistent=True``)."""

@@ -42,6 +42,8 @@ class DecayLIF(BaseNeuron):
         persistent: keep the detached final state between ``forward`` calls.
     """
 
+    binary_spikes = True  # spikes are exactly 0.0 / 1.0
+
     def __init__(self, decay: float = 0.3, v_threshold: float = 0.3, detach_reset: bool = False,
                  surrogate: Optional[sg.SurrogateLike] = None, backend: str = "auto",
                  compare: str = ">", persistent: bool = False) -> None:

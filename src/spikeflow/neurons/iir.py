@@ -46,6 +46,8 @@ class IIRNeuron(BaseNeuron):
         persistent: keep the detached final state between calls (snn-iir "states preserved").
     """
 
+    binary_spikes = True  # spikes are exactly 0.0 / 1.0
+
     def __init__(self, tau_m: float = 4.0, membrane_filter: bool = False, v_threshold: float = 1.0,
                  reset_v: float = 1.0, detach_reset: bool = False,
                  surrogate: Optional[sg.SurrogateLike] = None, backend: str = "auto",

@@ -39,6 +39,8 @@ class LIFFamily(BaseNeuron):
     """Options shared by :class:`LIF`, :class:`~spikeflow.neurons.PLIF` and
     :class:`~spikeflow.neurons.IF`; subclasses implement :meth:`_dynamics`."""
 
+    binary_spikes = True  # spikes are exactly 0.0 / 1.0
+
     def __init__(self, v_threshold: float, v_reset: Optional[float], detach_reset: bool,
                  surrogate: Optional[sg.SurrogateLike], backend: str, compare: str,
                  persistent: bool) -> None:

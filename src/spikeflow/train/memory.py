@@ -218,6 +218,7 @@ def make_hooks(stats: PackStats | None = None) -> tuple[Any, Any]:
             return p.values.to(torch.int64).view(p.shape)
         return p
 
+    pack.packs_spikes = True  # type: ignore[attr-defined]  # saved_spikes leaves spikes to us
     return pack, unpack
 
 
