@@ -199,3 +199,21 @@ def test_large_outputs_on_huge_pages_are_ordinary_tensors(monkeypatch, enabled):
         assert big.sum().item() == 2.0 * 3 * (1 << 19)
     finally:
         _alloc._madvise.cache_clear()
+
+
+def test_output_buffers_are_reused_only_when_unreferenced():
+    from spikeflow.functional._kernels import _alloc
+
+    if not _alloc.hugepages_enabled():
+        pytest.skip("huge-page buffers (and their cache) are off on this machine")
+    shape = (3, 1 << 20)  # 12 MiB of float32
+    a = _alloc.empty(shape, torch.float32)
+    b = _alloc.empty(shape, torch.float32)
+    assert a.data_ptr() != b.data_ptr()
+    ptr, view = a.data_ptr(), a[1]
+    del a
+    c = _alloc.empty(shape, torch.float32)  # a's storage is still alive through the view
+    assert c.data_ptr() not in (ptr, b.data_ptr())
+    del view
+    d = _alloc.empty(shape, torch.float32)  # now it is free again
+    assert d.data_ptr() == ptr
