@@ -69,8 +69,8 @@ def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compile
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
-                  code):  # pragma: no cover - compiled
+def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+                  acc):  # pragma: no cover - compiled
     for i in range(n):
         uu = ut[i]
         sg, dp = surrogate(uu - thr, code, a, k)
@@ -78,25 +78,46 @@ def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k
         gvi = gv[i]
         gtot = gst[i] - (zero if detach else gvi * uu)
         gu = gtot * sg + (zero if sp else gvi)
-        acc_a[i] += gtot * dp
+        if acc:  # constant once inlined
+            acc_a[i] += gtot * dp
         gxt[i] = gu
         gv[i] = decay * gu
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
-             code):  # pragma: no cover - compiled
-    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code``."""
+def _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                 code):  # pragma: no cover - compiled
+    """:func:`_reverse` with the surrogate-parameter accumulator."""
     if code == SIGMOID:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, True)
     elif code == ATAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, True)
     elif code == RECTANGLE:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE, True)
     elif code == GAUSSIAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, True)
     else:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, True)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+             acc):  # pragma: no cover - compiled
+    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and
+    per ``acc`` (whether ``dL/dalpha`` accumulates), so each loop body is straight-line code."""
+    if acc:
+        _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code)
+        return
+    if code == SIGMOID:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, False)
+    elif code == ATAN:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, False)
+    elif code == RECTANGLE:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE, False)
+    elif code == GAUSSIAN:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, False)
+    else:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -105,7 +126,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
     decay, thr, a = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
     k = sur_consts(c)
-    ge, detach, code = f[0] == 0, f[1] != 0, f[2]
+    ge, detach, code, acc = f[0] == 0, f[1] != 0, f[2], f[3] != 0
     ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (cache resident)
     sc = scratch(3, bs, x.dtype)
     v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
@@ -120,7 +141,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
             _reverse(ub[t], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge, detach,
-                     a, k, code)
+                     a, k, code, acc)
         gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):

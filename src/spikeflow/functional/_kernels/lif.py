@@ -110,7 +110,7 @@ def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compile
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                  detach, a, k, code):  # pragma: no cover - compiled
+                  detach, a, k, code, acc):  # pragma: no cover - compiled
     for i in range(n):
         hh = ht[i]
         sg, dp = surrogate(hh - thr, code, a, k)
@@ -120,33 +120,59 @@ def _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, z
         dvdh = (zero if sp else one) if hard else one
         gtot = gst[i] + (zero if detach else gvi * dvds)
         gh = gtot * sg + gvi * dvdh
-        acc_a[i] += gtot * dp
-        acc_k[i] += gh * dk[i]
+        if acc:  # constant once inlined
+            acc_a[i] += gtot * dp
+            acc_k[i] += gh * dk[i]
         gxt[i] = gh * cx
         gv[i] = gh * cv
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _reverse(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge, detach,
-             a, k, code):  # pragma: no cover - compiled
-    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code``. The
-    parameter accumulators always run (``dk`` is 0 unless PLIF's k needs a gradient): two
-    multiply-adds per neuron cost less than a second copy of every loop."""
+def _reverse_acc(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                 detach, a, k, code):  # pragma: no cover - compiled
+    """:func:`_reverse` with the parameter accumulators."""
     if code == SIGMOID:
         _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                      detach, a, k, SIGMOID)
+                      detach, a, k, SIGMOID, True)
     elif code == ATAN:
         _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                      detach, a, k, ATAN)
+                      detach, a, k, ATAN, True)
     elif code == RECTANGLE:
         _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                      detach, a, k, RECTANGLE)
+                      detach, a, k, RECTANGLE, True)
     elif code == GAUSSIAN:
         _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                      detach, a, k, GAUSSIAN)
+                      detach, a, k, GAUSSIAN, True)
     else:
         _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                      detach, a, k, TRIANGLE)
+                      detach, a, k, TRIANGLE, True)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _reverse(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge, detach,
+             a, k, code, acc):  # pragma: no cover - compiled
+    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and
+    per ``acc`` (whether the parameter gradients accumulate; ``dk`` is 0 unless PLIF's k needs
+    one), so each loop body is straight-line code."""
+    if acc:
+        _reverse_acc(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                     detach, a, k, code)
+        return
+    if code == SIGMOID:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, SIGMOID, False)
+    elif code == ATAN:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, ATAN, False)
+    elif code == RECTANGLE:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, RECTANGLE, False)
+    elif code == GAUSSIAN:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, GAUSSIAN, False)
+    else:
+        _reverse_loop(ht, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                      detach, a, k, TRIANGLE, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -157,6 +183,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
     k = sur_consts(c)
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
     detach, code, need_k = f[4] != 0, f[5], f[6] != 0
+    acc = need_k or f[7] != 0
     hb = scratch(T, bs, x.dtype)  # replayed H of one block, all steps (cache resident)
     sc = scratch(5, bs, x.dtype)
     v, gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
@@ -185,7 +212,7 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
                     for i in range(n):
                         dk[i] = (ht[i] - v0[lo + i]) if decay else (vr - v0[lo + i])
             _reverse(ht, gs[t, lo:hi], gx[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one,
-                     zero, hard, ge, detach, a, k, code)
+                     zero, hard, ge, detach, a, k, code, acc)
         gv0[lo:hi] = gv[:n]
         tk = 0.0
         ta = 0.0
