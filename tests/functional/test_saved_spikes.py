@@ -37,8 +37,8 @@ def _u8(seen):
 
 def _fc(dtype=torch.float64):
     torch.manual_seed(0)
-    return nn.Sequential(sf.layers.SeqToBatch(nn.Linear(20, 32)), sf.neurons.LIF(),
-                         sf.layers.SeqToBatch(nn.Linear(32, 5)), sf.neurons.LIF(tau=1.5)).to(dtype)
+    return nn.Sequential(sf.layers.SeqToBatch(nn.Linear(20, 32), compact_spikes=True), sf.neurons.LIF(),
+                         sf.layers.SeqToBatch(nn.Linear(32, 5), compact_spikes=True), sf.neurons.LIF(tau=1.5)).to(dtype)
 
 
 @contextmanager
@@ -82,9 +82,9 @@ def test_fc_gradients_identical_and_spikes_saved_as_uint8(packed):
 
 def test_conv_and_max_pool_inputs_compacted_with_identical_gradients(packed):
     torch.manual_seed(1)
-    net = nn.Sequential(sf.layers.SeqToBatch(nn.Conv2d(2, 4, 3, padding=1)), sf.neurons.PLIF(),
-                        sf.layers.SeqToBatch(nn.MaxPool2d(2), nn.Conv2d(4, 4, 3)), sf.neurons.IF(),
-                        sf.layers.SeqToBatch(nn.Flatten(), nn.Linear(4 * 2 * 2, 3))).double()
+    net = nn.Sequential(sf.layers.SeqToBatch(nn.Conv2d(2, 4, 3, padding=1), compact_spikes=True), sf.neurons.PLIF(),
+                        sf.layers.SeqToBatch(nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), compact_spikes=True), sf.neurons.IF(),
+                        sf.layers.SeqToBatch(nn.Flatten(), nn.Linear(4 * 2 * 2, 3), compact_spikes=True)).double()
     x = torch.rand(3, 2, 2, 8, 8, dtype=torch.float64) * 2
     got = _grads(net, x)
     # max-pool input and the flattened (view) input of the Linear
@@ -136,3 +136,9 @@ def test_float32_training_step_matches_without_marks():
         want = _grads(net, x)
     for a, b in zip(got, want):
         assert torch.equal(a, b)
+
+
+def test_off_by_default(packed):
+    net = nn.Sequential(sf.neurons.LIF(), sf.layers.SeqToBatch(nn.Linear(20, 5))).double()
+    net(torch.rand(4, 3, 20, dtype=torch.float64) * 3).sum().backward()
+    assert packed == []

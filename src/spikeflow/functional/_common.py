@@ -6,7 +6,7 @@ from typing import Optional, Union
 from torch import Tensor
 import torch
 
-__all__ = ["initial_state", "param_value"]
+__all__ = ["initial_state", "param_value", "StepLayout"]
 
 
 def initial_state(x: Tensor, state: Optional[Tensor], name: str) -> Tensor:
@@ -26,3 +26,38 @@ def param_value(p: Union[float, Tensor]) -> tuple[Optional[Tensor], float]:
     if isinstance(p, Tensor):
         return p, float(p.detach())
     return None, float(p)
+
+
+class StepLayout:
+    """How the fused kernels see ``x [T, ...]``: as ``[T, N]`` over the memory order of one step.
+
+    A contiguous ``x`` is reshaped (a view). A step stored in another dense order -- e.g. a
+    channels-last ``[T, B, C, H, W]`` sequence from ``SeqToBatch`` on a channels-last conv -- is
+    permuted so that its memory order is logical order, then reshaped: still a view, no copy, and
+    the outputs are permuted back, so spikes and gradients keep the input's memory format (the
+    next conv stays channels-last). Any other layout is copied once (``reshape``).
+    """
+
+    def __init__(self, x: Tensor) -> None:
+        dims = list(range(1, x.dim()))
+        self.order = [0] + sorted(dims, key=lambda d: (-x.stride(d), d))  # outer -> inner in memory
+        if x.is_contiguous() or not x.permute(self.order).is_contiguous():
+            self.order = list(range(x.dim()))
+        self.inverse = [self.order.index(d) for d in range(x.dim())]
+        self.shape = [x.shape[d] for d in self.order]
+
+    def flat(self, x: Tensor) -> Tensor:
+        """``x [T, ...]`` -> ``[T, N]`` in this layout's element order."""
+        return x.permute(self.order).reshape(x.shape[0], -1)
+
+    def flat_state(self, v: Tensor) -> Tensor:
+        """One step's state ``[...]`` -> ``[N]`` in the same element order."""
+        return v.permute([d - 1 for d in self.order[1:]]).reshape(-1)
+
+    def unflat(self, y: Tensor) -> Tensor:
+        """``[T, N]`` -> ``[T, ...]`` (strides follow the input's memory order)."""
+        return y.view([y.shape[0]] + self.shape[1:]).permute(self.inverse)
+
+    def unflat_state(self, v: Tensor) -> Tensor:
+        """``[N]`` -> one step's ``[...]``."""
+        return v.view(self.shape[1:]).permute([i - 1 for i in self.inverse[1:]])

@@ -17,7 +17,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import initial_state, param_value
+from spikeflow.functional._common import StepLayout, initial_state, param_value
 from spikeflow.functional._kernels._runtime import use_fused
 from spikeflow.functional.surrogate import RECTANGLE, SurrogateSpec, spike
 
@@ -54,6 +54,6 @@ def decay_lif(x: Tensor, v: Optional[Tensor] = None, *, decay: float = 0.3, v_th
     cfg = DecayLIFConfig(float(decay), float(v_threshold), bool(strict), bool(detach_reset),
                          int(surrogate.code))
     alpha, a = param_value(surrogate.param)
-    T = x.shape[0]
-    s, v_final = decay_lif_fused(x.reshape(T, -1), v.reshape(-1), cfg, alpha=alpha, a=a)
-    return s.reshape(x.shape), v_final.reshape(x.shape[1:])
+    lay = StepLayout(x)
+    s, v_final = decay_lif_fused(lay.flat(x), lay.flat_state(v), cfg, alpha=alpha, a=a)
+    return lay.unflat(s), lay.unflat_state(v_final)

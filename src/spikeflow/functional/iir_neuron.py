@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import initial_state, param_value
+from spikeflow.functional._common import StepLayout, initial_state, param_value
 from spikeflow.functional._kernels._runtime import use_fused
 from spikeflow.functional.surrogate import GAUSSIAN, SurrogateSpec, spike
 
@@ -66,7 +66,7 @@ def iir_neuron(x: Tensor, v: Optional[Tensor] = None, r: Optional[Tensor] = None
     cfg = IIRConfig(m, a, float(v_threshold), float(reset_v), bool(strict), bool(detach_reset),
                     int(surrogate.code))
     alpha, sa = param_value(surrogate.param)
-    T = x.shape[0]
-    s, v_final, r_final = iir_neuron_fused(x.reshape(T, -1), v.reshape(-1), r.reshape(-1), cfg,
+    lay = StepLayout(x)
+    s, v_final, r_final = iir_neuron_fused(lay.flat(x), lay.flat_state(v), lay.flat_state(r), cfg,
                                            alpha=alpha, sa=sa)
-    return s.reshape(x.shape), v_final.reshape(x.shape[1:]), r_final.reshape(x.shape[1:])
+    return lay.unflat(s), lay.unflat_state(v_final), lay.unflat_state(r_final)

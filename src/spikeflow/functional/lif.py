@@ -24,7 +24,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import initial_state, param_value
+from spikeflow.functional._common import StepLayout, initial_state, param_value
 from spikeflow.functional._kernels._runtime import use_fused
 from spikeflow.functional.surrogate import SIGMOID, SurrogateSpec, spike
 
@@ -75,10 +75,10 @@ def _run(x: Tensor, v: Optional[Tensor], mode: int, leak: Union[float, Tensor], 
                     bool(decay_input), v_reset is not None, bool(strict), bool(detach_reset),
                     int(surrogate.code))
     alpha, a = param_value(surrogate.param)
-    T = x.shape[0]
-    s, v_final = lif_fused(x.reshape(T, -1), v.reshape(-1), cfg,
+    lay = StepLayout(x)
+    s, v_final = lif_fused(lay.flat(x), lay.flat_state(v), cfg,
                            k=leak if mode == PLIF_MODE else None, alpha=alpha, a=a)
-    return s.reshape(x.shape), v_final.reshape(x.shape[1:])
+    return lay.unflat(s), lay.unflat_state(v_final)
 
 
 def lif(x: Tensor, v: Optional[Tensor] = None, *, tau: float = 2.0, v_threshold: float = 1.0,

@@ -4,9 +4,10 @@
 are views (no copies) whenever the ``T`` and ``B`` dims of ``x`` are contiguous with each other,
 which holds for contiguous and channels-last-per-step tensors; the module sees an ordinary batch, so
 Conv2d / BatchNorm2d (statistics over all ``T*B`` samples) / pooling / Linear / Flatten / Dropout run
-one big call instead of ``T`` small ones. When ``x`` is the spike output of a built-in neuron,
-tensors the module saves for backward that share its memory (the input of Linear / Conv /
-max-pool) are kept as uint8 (lossless; :mod:`spikeflow.functional.saved_spikes`).
+one big call instead of ``T`` small ones. With ``compact_spikes=True``, when ``x`` is the spike
+output of a built-in neuron, tensors the module saves for backward that share its memory (the
+input of Linear / Conv / max-pool) are kept as uint8 (lossless, 4x smaller for float32, costs a
+conversion each way; :mod:`spikeflow.functional.saved_spikes`).
 
 >>> import torch
 >>> from torch import nn
@@ -48,17 +49,21 @@ class SeqToBatch(nn.Module):
 
     Args:
         *modules: one module, or several that are chained in an ``nn.Sequential``.
+        compact_spikes: keep spike inputs saved for backward as uint8 (see the module docstring).
 
     Shape: ``[T, B, *in] -> [T, B, *out]`` where the module maps ``[N, *in] -> [N, *out]``.
     """
 
-    def __init__(self, *modules: nn.Module) -> None:
+    def __init__(self, *modules: nn.Module, compact_spikes: bool = False) -> None:
         super().__init__()
+        self.compact_spikes = bool(compact_spikes)
         if not modules or not all(isinstance(m, nn.Module) for m in modules):
             raise ValueError(f"SeqToBatch needs one or more nn.Module arguments, got {modules!r}")
         self.module = modules[0] if len(modules) == 1 else nn.Sequential(*modules)
 
     def forward(self, x: Tensor) -> Tensor:
         T, B = x.shape[:2] if isinstance(x, Tensor) and x.dim() >= 2 else (0, 0)
+        if not self.compact_spikes:
+            return unfold_time(self.module(fold_time(x)), T, B)
         with compact_saved(x):
             return unfold_time(self.module(fold_time(x)), T, B)
