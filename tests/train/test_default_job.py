@@ -29,3 +29,29 @@ def test_default_job_one_epoch(tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics_test.json").read_text())
     assert metrics["samples"] == 359 and 0 < metrics["nasfr"] < 1
     assert any(k.startswith("tau/") for k in res.history[0])
+
+
+def test_channels_last_matches_contiguous_on_the_default_model():
+    """train.channels_last: same outputs and gradients (float64, conv algorithms may round
+    differently), spikes and conv activations stay channels-last."""
+    import copy
+
+    from spikeflow.train.data import BatchEncoder, steps_channels_last
+
+    cfg = load_config(None)
+    torch.manual_seed(0)
+    model = build_model(cfg).double().train()
+    fast = copy.deepcopy(model).to(memory_format=torch.channels_last)
+    x = (torch.rand(cfg.data.T, 3, 2, 20, 20, dtype=torch.float64) < 0.3).double()
+    xl = BatchEncoder("none", None, torch.device("cpu"), channels_last=True)(x)
+    assert torch.equal(xl, x) and xl[0].is_contiguous(memory_format=torch.channels_last)
+    assert steps_channels_last(torch.zeros(2, 3, 4)).shape == (2, 3, 4)  # other ranks untouched
+    outs = []
+    for net, inp in ((model, x), (fast, xl)):
+        y = net(inp)
+        y.square().sum().backward()
+        outs.append((y.detach(), [p.grad for p in net.parameters()]))
+    (y0, g0), (y1, g1) = outs
+    torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g0, g1):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)

@@ -29,7 +29,7 @@ VERSION = 1
 RESUMABLE_KEYS = (
     "data.root", "data.eval_options", "train.epochs", "train.quiet", "train.device",
     "train.num_workers", "train.eval_batch_size", "train.threads", "train.compile",
-    "train.pack_saved",
+    "train.pack_saved", "train.channels_last",
     "run.name", "run.dir", "run.imports", "run.tensorboard", "run.log_firing_rates",
 )
 

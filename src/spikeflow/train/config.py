@@ -154,6 +154,8 @@ class TrainConfig:
     ``none`` for regression (the best epoch is then the lowest loss).
     ``pack_saved``: keep spikes saved for backward as bits and max-pool indices as int32
     (:mod:`spikeflow.train.memory`; lossless, bit-identical gradients, costs some time).
+    ``channels_last``: 4-D weights and every step of 5-D ``[T, B, C, H, W]`` inputs in
+    channels-last memory format (faster convolution / BatchNorm on CPU; the fused neurons keep it).
     """
 
     epochs: int = 10
@@ -173,6 +175,7 @@ class TrainConfig:
     drop_last: bool = False
     threads: Optional[int] = None
     pack_saved: bool = False
+    channels_last: bool = False
 
     def check(self) -> None:
         _positive(self.epochs, "train.epochs")

@@ -69,10 +69,13 @@ class BatchEncoder:
     ``encoding="none"``: the batch is already time-first. ``repeat``/``poisson``: the static batch
     ``[B, ...]`` is encoded with :mod:`spikeflow.data.encoders`; Poisson spikes come from
     ``generator`` (re-seeded per epoch by the loop; evaluation uses a fixed seed).
+    ``channels_last``: every step of a 5-D ``[T, B, C, H, W]`` result is made channels-last.
     """
 
-    def __init__(self, encoding: str, T: int | None, device: torch.device) -> None:
+    def __init__(self, encoding: str, T: int | None, device: torch.device,
+                 channels_last: bool = False) -> None:
         self.encoding, self.T, self.device = encoding, T, device
+        self.channels_last = channels_last
         self.generator: torch.Generator | None = None
         if encoding == "poisson":
             self.generator = torch.Generator(device=device)
@@ -82,7 +85,10 @@ class BatchEncoder:
             self.generator.manual_seed(seed)
 
     def __call__(self, x: Tensor) -> Tensor:
-        x = x.to(self.device, non_blocking=True)
+        x = self._encode(x.to(self.device, non_blocking=True))
+        return steps_channels_last(x) if self.channels_last else x
+
+    def _encode(self, x: Tensor) -> Tensor:
         if self.encoding == "none":
             return x
         from spikeflow.data.encoders import poisson, repeat  # noqa: PLC0415
@@ -90,6 +96,13 @@ class BatchEncoder:
         if self.encoding == "repeat":
             return repeat(x, self.T)
         return poisson(x, self.T, self.generator)
+
+
+def steps_channels_last(x: Tensor) -> Tensor:
+    """``[T, B, C, H, W]`` with every step a channels-last batch; other ranks are returned as is."""
+    if x.dim() != 5:
+        return x
+    return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
 
 
 @dataclass

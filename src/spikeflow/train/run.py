@@ -134,6 +134,8 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     data = _build_data(cfg, run_dir, info)
     seed_everything(cfg.train.seed)
     model = build_model(cfg).to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     opt = build_optimizer(model.parameters(), cfg.optim)
     sched = build_scheduler(opt, cfg.schedule, cfg.train.epochs)
     use_amp = cfg.train.amp and device.type == "cuda"
@@ -165,7 +167,7 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     train_loader = make_loader(data.train, cfg, info, train=True, pin_memory=pin)
     eval_loaders = {"val": make_loader(data.val, cfg, info, False, pin)} if data.val else {}
     eval_loaders["test"] = make_loader(data.test, cfg, info, False, pin)
-    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device)
+    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device, cfg.train.channels_last)
     step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
                 cfg.train.accuracy, use_amp, scaler, cfg.train.grad_clip, info.enabled,
                 cfg.train.pack_saved)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from spikeflow.train import checkpoint as ck
@@ -101,9 +102,11 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", overrides: list
     model = build_model(cfg)
     ck.load_model_state(model, ckpt["model"], path, ckpt.get("model_name"), cfg.model.name)
     model.to(device)
+    if cfg.train.channels_last:
+        model.to(memory_format=torch.channels_last)
     ds = _dataset(cfg, split, path.parent)
     loader = make_loader(ds, cfg, DistInfo(), train=False, pin_memory=device.type == "cuda")
-    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device)
+    encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device, cfg.train.channels_last)
     encoder.reseed(EVAL_SEED)
     step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
                 cfg.train.accuracy)
