@@ -12,7 +12,8 @@ Every implementation starts from the same weights (copied from the spikeflow net
 the same first loss. snnTorch's ``Leaky`` (beta 0.5, zero reset, same
 sigmoid surrogate) adds the input without the ``1/tau`` factor; Norse's ``LIFBoxCell`` (dt 1,
 tau_mem_inv 0.5) has no sigmoid surrogate, SuperSpike (alpha 4) stands in. Both run their
-idiomatic per-step loop. Peers are imported lazily and skipped when missing.
+idiomatic per-step loop. Peers are imported lazily and skipped when missing. spikeflow runs the
+conv net channels-last (``train.channels_last``), as a user would configure it on CPU.
 
 Time: median wall time of a step over repeats; the implementations take turns inside every repeat,
 so background load hits them alike. Memory ("step MB"): what a training step holds at its peak,
@@ -171,6 +172,20 @@ def active_init(model: nn.Module) -> nn.Module:
     return model
 
 
+def make_trainer(impl: str, net: str, ref: nn.Module, x: Tensor, y: Tensor) -> Optional["Trainer"]:
+    """``impl``'s net with ``ref``'s weights, ready to step; spikeflow runs the conv net
+    channels-last (``train.channels_last``: weights and every input step)."""
+    model = build(impl, net)
+    if model is None:
+        return None
+    copy_weights(ref, model)
+    if impl in OURS and net == "conv":
+        from spikeflow.train.data import steps_channels_last
+
+        model, x = model.to(memory_format=torch.channels_last), steps_channels_last(x)
+    return Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS)
+
+
 def copy_weights(src: nn.Module, dst: nn.Module) -> None:
     """Copy Conv2d/BatchNorm2d/Linear weights in order (the nets list the same layers)."""
     kinds = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)
@@ -277,12 +292,9 @@ def measure(net: str, repeats: int, impls: tuple[str, ...] = IMPLS) -> list[dict
     ref = active_init(_spikeflow(net))
     trainers: dict[str, Trainer] = {}
     for impl in impls:
-        model = build(impl, net)
-        if model is None:
-            continue
-        copy_weights(ref, model)
-        trainers[impl] = Trainer(model, x, y, pack=impl == "spikeflow+pack",
-                                 engine_optim=impl in OURS)
+        trainer = make_trainer(impl, net, ref, x, y)
+        if trainer is not None:
+            trainers[impl] = trainer
     with torch.no_grad():
         first_loss = {impl: float(t.loss()) for impl, t in trainers.items()}
     for t in trainers.values():  # warm-up: numba, allocator, Adam state
@@ -311,9 +323,7 @@ def child_rss(net: str, impl: str, steps: int = 5) -> float:
     x, y = make_input(net)
     torch.manual_seed(0)
     ref = active_init(_spikeflow(net))
-    model = build(impl, net)
-    copy_weights(ref, model)
-    trainer = Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS)
+    trainer = make_trainer(impl, net, ref, x, y)
     if impl in OURS:  # load numba and its compiled kernels first: a one-time cost, not a step's
         from spikeflow.neurons import LIF
         from spikeflow.train.memory import narrow_int64, pack_binary, unpack_binary

@@ -24,6 +24,16 @@ def test_round_trip_exact(n, dtype):
     assert torch.equal(unpack_binary(pack_binary(zeros)), zeros)
 
 
+def test_round_trip_keeps_channels_last_without_copying_the_layout():
+    x = (torch.rand(6, 5, 7, 9) < 0.3).float().contiguous(memory_format=torch.channels_last)
+    p = pack_binary(x)
+    assert p.order == (0, 2, 3, 1)
+    y = unpack_binary(p)
+    assert torch.equal(x, y) and y.stride() == x.stride()
+    t = torch.rand(8, 3).lt(0.5).double().t()                  # a transposed (dense) view
+    assert torch.equal(unpack_binary(pack_binary(t)), t)
+
+
 @pytest.mark.parametrize("bad", [-0.0, float("nan"), 0.5, float("inf")])
 def test_rejects_anything_but_zero_and_one_constant(bad):
     x = (torch.rand(50_000) < 0.3).float()

@@ -131,8 +131,9 @@ class PackStats:
 class _Bits:
     bits: Tensor
     scale: float
-    shape: torch.Size
+    shape: torch.Size  # in memory order (``order`` permutes the logical dims into it)
     dtype: torch.dtype
+    order: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,18 @@ class _Narrow:
 _INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
+def _memory_order(t: Tensor) -> tuple[int, ...]:
+    """Dims from outer to inner in memory when ``t`` is dense in some order (e.g. channels-last),
+    so it can be read flat without a copy; the identity order otherwise (then it is copied)."""
+    order = tuple(sorted(range(t.dim()), key=lambda d: (-t.stride(d), d)))
+    return order if t.permute(order).is_contiguous() else tuple(range(t.dim()))
+
+
 def pack_binary(t: Tensor) -> _Bits | None:
     """1-bit form of a float tensor whose values are all +0.0 or one constant; None otherwise."""
-    flat = t.detach().contiguous().view(-1)
+    order = _memory_order(t)
+    dense = t.detach().permute(order).contiguous()
+    flat = dense.view(-1)
     xi = flat.view(_INT_VIEW[flat.dtype]).numpy()
     nbytes = -(-xi.size // 8)
     bits = torch.empty(nbytes, dtype=torch.uint8)
@@ -157,7 +167,7 @@ def pack_binary(t: Tensor) -> _Bits | None:
     if status.any():
         return None
     c = float(torch.tensor([int(ci)], dtype=_INT_VIEW[flat.dtype]).view(flat.dtype)) if ci else 1.0
-    return _Bits(bits, c, t.shape, t.dtype)
+    return _Bits(bits, c, dense.shape, t.dtype, order)
 
 
 def _table(c: float, dtype: torch.dtype) -> np.ndarray:
@@ -170,7 +180,7 @@ def unpack_binary(p: _Bits) -> Tensor:
     flat = out.view(-1).numpy()
     nblocks = -(-p.bits.numel() // BLOCK_BYTES)
     run_blocks(_unpack_bits, nblocks, flat.size, p.bits.numpy(), _table(p.scale, p.dtype), flat)
-    return out
+    return out.permute([p.order.index(d) for d in range(len(p.order))])
 
 
 def narrow_int64(t: Tensor) -> _Narrow | None:
