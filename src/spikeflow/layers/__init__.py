@@ -7,6 +7,7 @@
 * Recurrent baselines :class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`ConvRNN`, :class:`ConvLSTM`,
   :class:`ConvGRU`, all subclasses of :class:`RecurrentBaseline`.
 * :class:`ASA` advanced spatial attention on membrane inputs (Yao et al. 2023).
+* :class:`SparseLinear` an ``nn.Linear`` that skips the zeros of sparse (spike) inputs on the CPU.
 """
 from spikeflow.layers.attention import ASA
 from spikeflow.layers.conv_recurrent import (
@@ -17,6 +18,7 @@ from spikeflow.layers.recurrent import (
     GRU, LSTM, RNN, HiddenState, LSTMState, RecurrentBaseline, RecurrentSpec,
 )
 from spikeflow.layers.seq_to_batch import SeqToBatch, fold_time, unfold_time
+from spikeflow.layers.sparse_linear import SparseLinear
 from spikeflow.layers.stateful import StatefulFilter
 from spikeflow.layers.synapse import DualExpReadout, DualExpSynapse, LowPassSynapse
 from spikeflow.layers.voting import VotingLayer
@@ -30,4 +32,5 @@ __all__ = [
     "RNN", "LSTM", "GRU", "ConvRNN", "ConvLSTM", "ConvGRU",
     "ConvRNNCell", "ConvLSTMCell", "ConvGRUCell",
     "ASA",
+    "SparseLinear",
 ]
