@@ -119,7 +119,15 @@ def _path_spy(monkeypatch):
 def test_dense_fallback_above_threshold_and_size_gates(monkeypatch):
     calls = _path_spy(monkeypatch)
     layer = SparseLinear(50, 64, min_rows=0)
-    assert layer.threshold == sl.DEFAULT_THRESHOLD
+    assert layer.threshold is None  # auto: depends on the thread count
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert sl.auto_threshold() == sl.SINGLE_THREAD_THRESHOLD == 0.3
+        torch.set_num_threads(2)
+        assert sl.auto_threshold() == sl.DEFAULT_THRESHOLD == 0.15
+    finally:
+        torch.set_num_threads(threads)
     layer(spikes((20, 50), 0.0, torch.float32))
     assert calls == ["sparse"]
     layer(torch.ones(20, 50))                     # density 1 >= threshold: F.linear
@@ -151,7 +159,7 @@ def test_state_dict_round_trip_and_from_linear():
     x = spikes((9, 8), 0.1, torch.float32)
     torch.testing.assert_close(shared(x), lin(x), rtol=1e-5, atol=1e-5)
     assert SparseLinear.from_linear(nn.Linear(3, 2, bias=False)).bias is None
-    assert "threshold=0.15" in repr(layer)
+    assert "threshold=None" in repr(layer)
 
 
 def test_metrics_count_it_as_linear():

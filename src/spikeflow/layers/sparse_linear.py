@@ -24,12 +24,14 @@ from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._kernels._runtime import NUMBA_AVAILABLE
 
-__all__ = ["SparseLinear", "sparse_linear", "DEFAULT_THRESHOLD", "MIN_ROWS", "MIN_OUT"]
+__all__ = ["SparseLinear", "sparse_linear", "auto_threshold", "DEFAULT_THRESHOLD",
+           "SINGLE_THREAD_THRESHOLD", "MIN_ROWS", "MIN_OUT"]
 
 # Density (fraction of non-zeros) below which the sparse path runs, and the smallest problems it
 # runs on. Measured with benchmarks/sparse_linear.py on an AMD Zen 4 VM (2 threads) against
 # F.linear, forward+backward: see docs/layers.md for the table and the reasoning.
-DEFAULT_THRESHOLD = 0.15
+DEFAULT_THRESHOLD = 0.15  # two or more threads (crossover 0.1-0.2)
+SINGLE_THREAD_THRESHOLD = 0.3  # one thread (crossover about 0.3 for 784 -> 512)
 MIN_ROWS = 256  # fewer rows: the W^T copy and the gW transpose outweigh the saved work
 MIN_OUT = 64  # narrower outputs: the per-non-zero overhead outweighs a (tiny) dense GEMM
 _DTYPES = (torch.float32, torch.float64)
@@ -88,8 +90,13 @@ def _sparse_capable(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
     return not torch._C._is_torch_function_mode_enabled()
 
 
+def auto_threshold() -> float:
+    """The density threshold for the current ``torch.get_num_threads()`` (see module constants)."""
+    return SINGLE_THREAD_THRESHOLD if torch.get_num_threads() == 1 else DEFAULT_THRESHOLD
+
+
 def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
-                  threshold: float = DEFAULT_THRESHOLD, min_rows: int = MIN_ROWS,
+                  threshold: Optional[float] = None, min_rows: int = MIN_ROWS,
                   min_out: int = MIN_OUT) -> Tensor:
     """``F.linear(x, weight, bias)`` computed on the non-zeros of ``x`` when that pays.
 
@@ -97,13 +104,16 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         x: ``[..., K]`` input (spikes or any values; the sparse path needs a float32/float64 CPU
             tensor with a fraction of non-zeros below ``threshold``).
         weight: ``[O, K]``; bias: ``[O]`` or ``None``.
-        threshold: density at or above which ``F.linear`` runs (0 forces it, > 1 never).
+        threshold: density at or above which ``F.linear`` runs (0 forces it, > 1 never);
+            ``None``: :func:`auto_threshold` (0.3 on one thread, 0.15 on more).
         min_rows, min_out: ``F.linear`` runs for fewer rows (product of the leading dims of
             ``x``) or fewer output features than these (0: no limit).
 
     Returns:
         ``[..., O]``, equal to ``F.linear`` up to rounding (summation order differs).
     """
+    if threshold is None:
+        threshold = auto_threshold()
     if not _sparse_capable(x, weight, bias) or threshold <= 0:
         return F.linear(x, weight, bias)
     K = x.shape[-1]
@@ -127,7 +137,7 @@ class SparseLinear(nn.Linear):
     Args:
         in_features, out_features, bias, device, dtype: as for ``nn.Linear``.
         threshold: input density (fraction of non-zeros) below which the sparse path runs;
-            default :data:`DEFAULT_THRESHOLD` (0.15).
+            default ``None`` = :func:`auto_threshold` (0.3 on one thread, 0.15 on more).
         min_rows, min_out: the sparse path runs only for at least ``min_rows`` input rows (the
             product of the leading dims) and ``out_features >= min_out`` (defaults
             :data:`MIN_ROWS` = 256, :data:`MIN_OUT` = 64; 0 = no limit). None of the three is
@@ -143,13 +153,14 @@ class SparseLinear(nn.Linear):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None,
-                 dtype=None, threshold: float = DEFAULT_THRESHOLD, min_rows: int = MIN_ROWS,
+                 dtype=None, threshold: Optional[float] = None, min_rows: int = MIN_ROWS,
                  min_out: int = MIN_OUT) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.threshold, self.min_rows, self.min_out = float(threshold), int(min_rows), int(min_out)
+        self.threshold = None if threshold is None else float(threshold)
+        self.min_rows, self.min_out = int(min_rows), int(min_out)
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, threshold: float = DEFAULT_THRESHOLD,
+    def from_linear(cls, linear: nn.Linear, threshold: Optional[float] = None,
                     min_rows: int = MIN_ROWS, min_out: int = MIN_OUT) -> "SparseLinear":
         """A :class:`SparseLinear` sharing ``linear``'s parameters (no copy)."""
         layer = cls.__new__(cls)
@@ -157,7 +168,8 @@ class SparseLinear(nn.Linear):
         layer.in_features, layer.out_features = linear.in_features, linear.out_features
         layer.register_parameter("weight", linear.weight)
         layer.register_parameter("bias", linear.bias)
-        layer.threshold, layer.min_rows, layer.min_out = float(threshold), int(min_rows), int(min_out)
+        layer.threshold = None if threshold is None else float(threshold)
+        layer.min_rows, layer.min_out = int(min_rows), int(min_out)
         return layer
 
     def forward(self, input: Tensor) -> Tensor:
