@@ -24,6 +24,7 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
@@ -155,9 +156,9 @@ class _IIRFunction(torch.autograd.Function):
         x, v0, r0 = (t.detach() for t in ctx.saved_tensors)
         cfg = ctx.cfg
         T, N = x.shape
-        gs = torch.zeros_like(x) if gs is None else gs.contiguous()
-        gv = torch.zeros_like(v0) if gv is None else gv.contiguous()
-        gr = torch.zeros_like(r0) if gr is None else gr.contiguous()
+        gs = _zeros(x.shape, x.dtype) if gs is None else gs.contiguous()
+        gv = _zeros(v0.shape, v0.dtype) if gv is None else gv.contiguous()
+        gr = _zeros(r0.shape, r0.dtype) if gr is None else gr.contiguous()
         dt = x.numpy().dtype
         p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, ctx.sa], dtype=dt)
         need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
