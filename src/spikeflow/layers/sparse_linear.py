@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -44,7 +45,9 @@ class _SparseLinearFunction(torch.autograd.Function):
     def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], counts, binary: bool):  # type: ignore[override]
         from spikeflow.functional._kernels.sparse_linear import build_forward
 
-        wt = weight.detach().t().contiguous()
+        # W^T by numpy, not torch: a torch copy runs an OpenMP region whose threads then spin on
+        # the cores the numba kernel is about to use (the same holds for the backward's order)
+        wt = torch.from_numpy(np.ascontiguousarray(weight.detach().numpy().T))
         y, csr = build_forward(x.detach(), wt, None if bias is None else bias.detach(), counts,
                                binary)
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -64,12 +67,12 @@ class _SparseLinearFunction(torch.autograd.Function):
         rowptr, idx, val, weight = ctx.saved_tensors
         gy = gy.contiguous()
         gx = gw = gb = None
-        if ctx.needs_input_grad[0]:
-            gx = gy.mm(weight)
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1]:  # the numba kernel first, before torch's OpenMP ops
             binary, shape = ctx.meta
             csr = CSR(rowptr.numpy(), idx.numpy(), val.numpy(), binary, shape)
             gw = grad_weight_t(csr, gy).t()
+        if ctx.needs_input_grad[0]:
+            gx = gy.mm(weight)
         if ctx.needs_input_grad[2]:
             gb = gy.sum(0)
         return gx, gw, gb, None, None
