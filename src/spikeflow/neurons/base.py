@@ -12,6 +12,7 @@ Metrics find spiking layers with ``isinstance(module, BaseNeuron)``; models are 
 """
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from typing import Any, NamedTuple, Optional
 
 import torch
@@ -38,7 +39,7 @@ def _batch_shapes(state: Any) -> list[torch.Size]:
     return []
 
 
-class BaseNeuron(nn.Module):
+class BaseNeuron(nn.Module, metaclass=ABCMeta):
     """Base class of multi-step neurons: subclasses implement :meth:`run`.
 
     Args:
@@ -59,9 +60,9 @@ class BaseNeuron(nn.Module):
         self.persistent = bool(persistent)
         self._stored_state: Optional[NamedTuple] = None
 
+    @abstractmethod
     def run(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """Simulate all ``T`` steps of ``x`` from ``state`` (``None`` = rest)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement run(x, state)")
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 2:

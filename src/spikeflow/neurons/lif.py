@@ -17,6 +17,7 @@ soft reset ``V = H - S * v_threshold`` (and ``v_reset`` counts as 0 in the charg
 """
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, NamedTuple, Optional
 
 from torch import Tensor
@@ -54,8 +55,9 @@ class LIFFamily(BaseNeuron):
         self.compare = compare
         self.strict = check_compare(owner, compare)
 
+    @abstractmethod
     def _dynamics(self, x: Tensor, v: Optional[Tensor]) -> tuple[Tensor, Tensor]:
-        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+        """``(spikes, v_final)`` of this neuron's dynamics over ``x [T, ...]`` from ``v``."""
 
     def _common(self) -> dict[str, Any]:
         return dict(v_threshold=self.v_threshold, v_reset=self.v_reset,
