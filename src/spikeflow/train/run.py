@@ -72,9 +72,12 @@ def run(cfg: Config, out: str | Path | None = None, resume: bool = False,
     device = resolve_device(cfg.train.device, env_dist_info().local_rank)
     info = init_distributed(device)
     try:
-        return _run(cfg, out, resume, device, info, echo if info.is_main else (lambda _: None))
-    finally:
+        result = _run(cfg, out, resume, device, info, echo if info.is_main else (lambda _: None))
+    except BaseException:
         shutdown_distributed()
+        raise
+    shutdown_distributed(meet=True)
+    return result
 
 
 def _shared_run_dir(cfg: Config, out: Any, resume: bool, info: DistInfo) -> Path:

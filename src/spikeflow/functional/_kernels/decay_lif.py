@@ -10,8 +10,8 @@ i.e. ``u[t] = decay * u[t-1] * (1 - s[t-1]) + I[t]``. Backward, ``gv`` = gradien
     gU = gS * sg(U - thr) + gv * (1 - S)
     dL/dI[t] = gU ,  gv <- decay * gU ,  dL/dalpha += gS * dF/dalpha
 
-Only ``x`` is saved; the backward replays each block's ``U`` into a cache-resident buffer, as in
-``_kernels/lif.py``.
+The forward writes ``U`` when a gradient is needed; it is the only tensor saved (as ``H`` in
+``_kernels/lif.py``, which explains why ``U`` is saved rather than recomputed from ``x``).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, sur_consts, surrogate
-from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
+from spikeflow.functional._kernels._runtime import block_size, run_blocks
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 __all__ = ["DecayLIFConfig", "decay_lif_fused"]
@@ -41,31 +41,36 @@ class DecayLIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, out, n, decay, thr, one, zero, ge, keep_u):  # pragma: no cover - compiled
-    """One time step of a block: ``U = decay * v + x``, fire, reset ``v`` in place; ``out`` gets
-    ``U`` when ``keep_u`` (backward replay) else ``S``."""
+def _step(xt, v, st, ut, n, decay, thr, one, zero, ge):  # pragma: no cover - compiled
+    """One time step of a block: ``U = decay * v + x`` into ``ut``, spikes into ``st``, reset
+    ``v`` in place."""
     for i in range(n):
         uu = decay * v[i] + xt[i]
         sp = (uu > thr) | (ge & (uu == thr))
         v[i] = zero if sp else uu
-        out[i] = uu if keep_u else (one if sp else zero)
+        st[i] = one if sp else zero
+        ut[i] = uu
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(b0, b1, bs, x, v0, s, vout, p, f, c):  # pragma: no cover - compiled
+def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - compiled
+    """Blocks ``[b0, b1)``: spikes into ``s``, ``U`` into ``u`` (``[T, N]``, or ``[0, N]`` when
+    not needed: then ``U`` goes to a scratch row)."""
     T, N = x.shape
     decay, thr = p[0], p[1]
     one, zero = c[ONE], c[ZERO]
     ge = f[0] == 0
-    sc = scratch(1, bs, x.dtype)
-    v = sc[0, :bs]
+    keep = u.shape[0] == T
+    sc = scratch(2, bs, x.dtype)
+    v, dump = sc[0, :bs], sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
         for t in range(T):
-            _step(x[t, lo:hi], v, s[t, lo:hi], n, decay, thr, one, zero, ge, False)
+            ut = u[t, lo:hi] if keep else dump[:n]
+            _step(x[t, lo:hi], v, s[t, lo:hi], ut, n, decay, thr, one, zero, ge)
         vout[lo:hi] = v[:n]
 
 
@@ -122,26 +127,23 @@ def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, cod
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: no cover
-    T, N = x.shape
+def _backward(b0, b1, bs, u, gs, gvT, gx, gv0, apart, p, f, c):  # pragma: no cover
+    """Blocks ``[b0, b1)`` in reverse time from the saved ``U`` (``u``, ``[T, N]``)."""
+    T, N = u.shape
     decay, thr, a = p[0], p[1], p[2]
-    one, zero = c[ONE], c[ZERO]
+    zero = c[ZERO]
     k = sur_consts(c)
     ge, detach, code, acc = f[0] == 0, f[1] != 0, f[2], f[3] != 0
-    ub = scratch(T, bs, x.dtype)  # replayed U of one block, all steps (cache resident)
-    sc = scratch(3, bs, x.dtype)
-    v, gv, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
+    sc = scratch(2, bs, u.dtype)
+    gv, acc_a = sc[0, :bs], sc[1, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
-        v[:n] = v0[lo:hi]
-        for t in range(T):
-            _step(x[t, lo:hi], v, ub[t], n, decay, thr, one, zero, ge, True)
         gv[:n] = gvT[lo:hi]
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            _reverse(ub[t], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge, detach,
+            _reverse(u[t, lo:hi], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge, detach,
                      a, k, code, acc)
         gv0[lo:hi] = gv[:n]
         ta = 0.0
@@ -150,27 +152,32 @@ def _backward(b0, b1, bs, x, gs, v0, gvT, gx, gv0, apart, p, f, c):  # pragma: n
         apart[b] = ta
 
 
-def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig) -> tuple[Tensor, Tensor]:
+def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig,
+                keep_u: bool = False) -> tuple[Tensor, Tensor, Optional[Tensor]]:
+    """``(spikes, v_final, U or None)`` for contiguous ``x [T, N]``, ``v0 [N]``."""
     T, N = x.shape
     x, v0 = x.detach(), v0.detach()
     s = empty_like(x)  # huge pages for large outputs (see _alloc.py)
+    u = empty_like(x) if keep_u else x.new_empty((0, N))
     vout = torch.empty_like(v0)
     dt = x.numpy().dtype
     p = np.array([cfg.decay, cfg.v_threshold], dtype=dt)
     f = np.array([int(cfg.strict)], dtype=np.int64)
-    run_blocks(_forward, -(-N // BLOCK), T * N, BLOCK, x.numpy(), v0.numpy(), s.numpy(),
+    bs = block_size(N)
+    run_blocks(_forward, -(-N // bs), T * N, bs, x.numpy(), v0.numpy(), s.numpy(), u.numpy(),
                vout.numpy(), p, f, consts(dt))
-    return s, vout
+    return s, vout, (u if keep_u else None)
 
 
 class _DecayLIFFunction(torch.autograd.Function):
-    """Saves only ``x`` and ``v0``; backward replays the forward block by block."""
+    """Saves only ``U``, written by the forward kernel."""
 
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, alpha: Optional[Tensor], a: float,  # type: ignore[override]
                 cfg: DecayLIFConfig):
-        s, vout = _forward_np(x, v0, cfg)
-        ctx.save_for_backward(x, v0)
+        s, vout, u = _forward_np(x, v0, cfg, keep_u=True)
+        ctx.save_for_backward(u)
+        ctx.v0_meta = (v0.shape, v0.dtype)
         ctx.cfg, ctx.a = cfg, a
         ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
         ctx.set_materialize_grads(False)
@@ -179,21 +186,21 @@ class _DecayLIFFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
-        x, v0 = (t.detach() for t in ctx.saved_tensors)
+        (u,) = ctx.saved_tensors
         cfg = ctx.cfg
-        T, N = x.shape
-        gs = _zeros(x.shape, x.dtype) if gs is None else gs.contiguous()
-        gv = _zeros(v0.shape, v0.dtype) if gv is None else gv.contiguous()
-        dt = x.numpy().dtype
+        T, N = u.shape
+        gs = _zeros(u.shape, u.dtype) if gs is None else gs.contiguous()
+        gv = _zeros(*ctx.v0_meta) if gv is None else gv.contiguous()
+        dt = u.numpy().dtype
         p = np.array([cfg.decay, cfg.v_threshold, ctx.a], dtype=dt)
         need_a = ctx.a_meta is not None and ctx.needs_input_grad[2]
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
-        bs = replay_block(T, x.element_size())
+        bs = block_size(N)
         nblocks = -(-N // bs)
-        gx = empty_like(x)
-        gv0 = torch.empty_like(v0)
+        gx = empty_like(u)
+        gv0 = torch.empty(ctx.v0_meta[0], dtype=u.dtype)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
+        run_blocks(_backward, nblocks, T * N, bs, u.numpy(), gs.numpy(), gv.numpy(),
                    gx.numpy(), gv0.numpy(), apart, p, f, consts(dt))
         ga = None
         if need_a:
@@ -208,5 +215,5 @@ def decay_lif_fused(x: Tensor, v0: Tensor, cfg: DecayLIFConfig, alpha: Optional[
         t is not None and t.requires_grad for t in (x, v0, alpha))
     v0 = v0.to(x.dtype).contiguous()
     if not grads:
-        return _forward_np(x.contiguous(), v0, cfg)
+        return _forward_np(x.contiguous(), v0, cfg)[:2]
     return _DecayLIFFunction.apply(x.contiguous(), v0, alpha, a, cfg)

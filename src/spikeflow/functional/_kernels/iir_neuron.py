@@ -11,8 +11,8 @@ Backward, ``Gv``/``Gr`` = gradients reaching ``V[t]``/``r[t]`` from later steps:
     gV = Gv + gS * sg(V - thr) ;  dL/dI[t] = gV ;  dL/dalpha += gS * dF/dalpha
     Gv <- m * gV ;  Gr <- a * Gr - gV
 
-Only ``x`` and the initial state are saved; the backward replays each block's ``V`` into an
-cache-resident buffer, as in ``_kernels/lif.py``.
+The forward writes ``V`` when a gradient is needed; it is the only tensor saved (as ``H`` in
+``_kernels/lif.py``, which explains why ``V`` is saved rather than recomputed from ``x``).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from torch.autograd.function import once_differentiable
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
-from spikeflow.functional._kernels._runtime import BLOCK, replay_block, run_blocks
+from spikeflow.functional._kernels._runtime import block_size, run_blocks
 
 __all__ = ["IIRConfig", "iir_neuron_fused"]
 
@@ -55,13 +55,16 @@ def _step(xt, v, r, vt, st, n, m, a, thr, rv, one, zero, ge):  # pragma: no cove
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _forward(b0, b1, bs, x, v0, r0, s, vout, rout, p, f, c):  # pragma: no cover - compiled
+def _forward(b0, b1, bs, x, v0, r0, s, vs, vout, rout, p, f, c):  # pragma: no cover - compiled
+    """Blocks ``[b0, b1)``: spikes into ``s``, ``V`` into ``vs`` (``[T, N]``, or ``[0, N]`` when
+    not needed: then ``V`` goes to a scratch row)."""
     T, N = x.shape
     m, a, thr, rv = p[0], p[1], p[2], p[3]
     one, zero = c[ONE], c[ZERO]
     ge = f[0] == 0
+    keep = vs.shape[0] == T
     sc = scratch(3, bs, x.dtype)
-    v, r, vt = sc[0, :bs], sc[1, :bs], sc[2, :bs]
+    v, r, dump = sc[0, :bs], sc[1, :bs], sc[2, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
@@ -69,36 +72,33 @@ def _forward(b0, b1, bs, x, v0, r0, s, vout, rout, p, f, c):  # pragma: no cover
         v[:n] = v0[lo:hi]
         r[:n] = r0[lo:hi]
         for t in range(T):
+            vt = vs[t, lo:hi] if keep else dump[:n]
             _step(x[t, lo:hi], v, r, vt, s[t, lo:hi], n, m, a, thr, rv, one, zero, ge)
         vout[lo:hi] = v[:n]
         rout[lo:hi] = r[:n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c):  # pragma: no cover
-    T, N = x.shape
+def _backward(b0, b1, bs, vs, gs, gvT, grT, gx, gv0, gr0, apart, p, f, c):  # pragma: no cover
+    """Blocks ``[b0, b1)`` in reverse time from the saved ``V`` (``vs``, ``[T, N]``)."""
+    T, N = vs.shape
     m, a, thr, rv, sa = p[0], p[1], p[2], p[3], p[4]
-    one, zero = c[ONE], c[ZERO]
-    ge, detach, code, need_a = f[0] == 0, f[1] != 0, f[2], f[3]
-    vb = scratch(T, bs, x.dtype)  # replayed V of one block, all steps (cache resident)
-    sc = scratch(9, bs, x.dtype)
-    v, r, gv, gr, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs], sc[4, :bs]
-    z, e, sg, dp = sc[5, :bs], sc[6, :bs], sc[7, :bs], sc[8, :bs]
+    zero = c[ZERO]
+    detach, code, need_a = f[1] != 0, f[2], f[3]
+    sc = scratch(7, bs, vs.dtype)
+    gv, gr, acc_a = sc[0, :bs], sc[1, :bs], sc[2, :bs]
+    z, e, sg, dp = sc[3, :bs], sc[4, :bs], sc[5, :bs], sc[6, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
-        v[:n] = v0[lo:hi]
-        r[:n] = r0[lo:hi]
-        for t in range(T):
-            _step(x[t, lo:hi], v, r, vb[t], z, n, m, a, thr, rv, one, zero, ge)
         gv[:n] = gvT[lo:hi]
         gr[:n] = grT[lo:hi]
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
             gst = gs[t, lo:hi]
             gxt = gx[t, lo:hi]
-            surrogate_block(vb[t], thr, n, code, sa, c, z, e, sg, dp)
+            surrogate_block(vs[t, lo:hi], thr, n, code, sa, c, z, e, sg, dp)
             if need_a:
                 for i in range(n):
                     gri = gr[i]
@@ -123,28 +123,34 @@ def _backward(b0, b1, bs, x, gs, v0, r0, gvT, grT, gx, gv0, gr0, apart, p, f, c)
         apart[b] = ta
 
 
-def _forward_np(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig) -> tuple[Tensor, Tensor, Tensor]:
+def _forward_np(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig,
+                keep_v: bool = False) -> tuple[Tensor, Tensor, Tensor, Optional[Tensor]]:
+    """``(spikes, v_final, r_final, V or None)`` for contiguous ``x [T, N]``, ``(v0, r0) [N]``."""
     T, N = x.shape
     x, v0, r0 = x.detach(), v0.detach(), r0.detach()
     s = empty_like(x)  # huge pages for large outputs (see _alloc.py)
+    vs = empty_like(x) if keep_v else x.new_empty((0, N))
     vout = torch.empty_like(v0)
     rout = torch.empty_like(r0)
     dt = x.numpy().dtype
     p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v], dtype=dt)
     f = np.array([int(cfg.strict)], dtype=np.int64)
-    run_blocks(_forward, -(-N // BLOCK), T * N, BLOCK, x.numpy(), v0.numpy(), r0.numpy(), s.numpy(),
-               vout.numpy(), rout.numpy(), p, f, consts(dt))
-    return s, vout, rout
+    bs = block_size(N)
+    run_blocks(_forward, -(-N // bs), T * N, bs, x.numpy(), v0.numpy(), r0.numpy(), s.numpy(),
+               vs.numpy(), vout.numpy(), rout.numpy(), p, f, consts(dt))
+    return s, vout, rout, (vs if keep_v else None)
 
 
 class _IIRFunction(torch.autograd.Function):
-    """Saves only ``x`` and the initial state; backward replays the forward block by block."""
+    """Saves only ``V``, written by the forward kernel."""
 
     @staticmethod
     def forward(ctx, x: Tensor, v0: Tensor, r0: Tensor, alpha: Optional[Tensor],  # type: ignore[override]
                 sa: float, cfg: IIRConfig):
-        s, vout, rout = _forward_np(x, v0, r0, cfg)
-        ctx.save_for_backward(x, v0, r0)
+        s, vout, rout, vs = _forward_np(x, v0, r0, cfg, keep_v=True)
+        ctx.save_for_backward(vs)
+        ctx.v0_meta = (v0.shape, v0.dtype)
+        ctx.r0_meta = (r0.shape, r0.dtype)
         ctx.cfg, ctx.sa = cfg, sa
         ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
         ctx.set_materialize_grads(False)
@@ -153,23 +159,23 @@ class _IIRFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor], gr: Optional[Tensor]):  # type: ignore[override]
-        x, v0, r0 = (t.detach() for t in ctx.saved_tensors)
+        (vs,) = ctx.saved_tensors
         cfg = ctx.cfg
-        T, N = x.shape
-        gs = _zeros(x.shape, x.dtype) if gs is None else gs.contiguous()
-        gv = _zeros(v0.shape, v0.dtype) if gv is None else gv.contiguous()
-        gr = _zeros(r0.shape, r0.dtype) if gr is None else gr.contiguous()
-        dt = x.numpy().dtype
+        T, N = vs.shape
+        gs = _zeros(vs.shape, vs.dtype) if gs is None else gs.contiguous()
+        gv = _zeros(*ctx.v0_meta) if gv is None else gv.contiguous()
+        gr = _zeros(*ctx.r0_meta) if gr is None else gr.contiguous()
+        dt = vs.numpy().dtype
         p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, ctx.sa], dtype=dt)
         need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
-        bs = replay_block(T, x.element_size())
+        bs = block_size(N)
         nblocks = -(-N // bs)
-        gx = empty_like(x)
-        gv0 = torch.empty_like(v0)
-        gr0 = torch.empty_like(r0)
+        gx = empty_like(vs)
+        gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
+        gr0 = torch.empty(ctx.r0_meta[0], dtype=ctx.r0_meta[1])
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, x.numpy(), gs.numpy(), v0.numpy(), r0.numpy(),
+        run_blocks(_backward, nblocks, T * N, bs, vs.numpy(), gs.numpy(),
                    gv.numpy(), gr.numpy(), gx.numpy(), gv0.numpy(), gr0.numpy(), apart, p, f,
                    consts(dt))
         ga = None
@@ -186,5 +192,5 @@ def iir_neuron_fused(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig,
     v0 = v0.to(x.dtype).contiguous()
     r0 = r0.to(x.dtype).contiguous()
     if not grads:
-        return _forward_np(x.contiguous(), v0, r0, cfg)
+        return _forward_np(x.contiguous(), v0, r0, cfg)[:3]
     return _IIRFunction.apply(x.contiguous(), v0, r0, alpha, sa, cfg)
