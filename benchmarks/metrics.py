@@ -22,6 +22,7 @@ import statistics
 import time
 from typing import Callable
 
+import spikeflow  # noqa: F401 -- before torch: shortens torch's OpenMP spin-wait (spikeflow/_openmp.py)
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

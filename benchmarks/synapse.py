@@ -18,6 +18,7 @@ import statistics
 import time
 from typing import Callable
 
+import spikeflow  # noqa: F401 -- before torch: shortens torch's OpenMP spin-wait (spikeflow/_openmp.py)
 import torch
 
 from spikeflow.layers import DualExpReadout, DualExpSynapse, LowPassSynapse

@@ -37,6 +37,7 @@ import sys
 import time
 from typing import Callable, Optional
 
+import spikeflow  # noqa: F401 -- before torch: shortens torch's OpenMP spin-wait (spikeflow/_openmp.py)
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

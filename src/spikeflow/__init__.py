@@ -12,7 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from spikeflow._openmp import shorten_openmp_spin
+
 __version__ = "0.1.0"
+
+shorten_openmp_spin()  # before torch is imported (see spikeflow/_openmp.py)
 
 _SUBMODULES = (
     "registry", "functional", "surrogate", "neurons", "layers", "events", "data",
