@@ -25,7 +25,8 @@ from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, sur_consts, surrogate
+from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
+                                                    sur_consts, surrogate)
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
@@ -90,7 +91,7 @@ def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k
         gv[i] = decay * gu
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
                  code):  # pragma: no cover - compiled
     """:func:`_reverse` with the surrogate-parameter accumulator."""
@@ -106,7 +107,7 @@ def _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
         _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, True)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
              acc):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and

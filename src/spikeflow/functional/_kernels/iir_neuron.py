@@ -26,7 +26,7 @@ from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._blocks import GRAD_MATH, ONE, ZERO, consts, scratch, surrogate_block
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 
 __all__ = ["IIRConfig", "iir_neuron_fused"]
@@ -78,7 +78,7 @@ def _forward(b0, b1, bs, x, v0, r0, s, vs, vout, rout, p, f, c):  # pragma: no c
         rout[lo:hi] = r[:n]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _backward(b0, b1, bs, vs, gs, gvT, grT, gx, gv0, gr0, apart, p, f, c):  # pragma: no cover
     """Blocks ``[b0, b1)`` in reverse time from the saved ``V`` (``vs``, ``[T, N]``)."""
     T, N = vs.shape

@@ -37,7 +37,8 @@ from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import ONE, ZERO, consts, scratch, sur_consts, surrogate
+from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
+                                                    sur_consts, surrogate)
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
@@ -128,9 +129,8 @@ def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, on
         sp = (hh > thr) | (ge & (hh == thr))
         gvi = gv[i]
         dvds = (vr - hh) if hard else -thr
-        dvdh = (zero if sp else one) if hard else one
         gtot = gst[i] + (zero if detach else gvi * dvds)
-        gh = gtot * sg + gvi * dvdh
+        gh = gtot * sg + ((zero if sp else gvi) if hard else gvi)  # + gV dV/dH|S
         if mode == 1:
             acc_a[i] += gtot * dp
             acc_k[i] += gh * dk[i]
@@ -143,7 +143,7 @@ def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, on
         gv[i] = gh * cv
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
              detach, decay, a, k, code, mode):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in (see :func:`_reverse_loop` for ``mode``).
@@ -172,7 +172,7 @@ def _reverse(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, ze
                    ge, detach, decay, a, k, code)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse_acc(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
                  detach, decay, a, k, code):  # pragma: no cover - compiled
     """:func:`_reverse`, mode 1."""
@@ -193,7 +193,7 @@ def _reverse_acc(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one
                       ge, detach, decay, a, k, TRIANGLE, 1)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse_k(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
                detach, decay, a, k, code):  # pragma: no cover - compiled
     """:func:`_reverse`, mode 2."""
