@@ -11,8 +11,8 @@ Ratios use the best time (the least disturbed by other processes; the median is 
 this is the stable choice with ``--threads 1`` (with more threads it also counts spin-waiting).
 Memory: bytes of the distinct tensor storages autograd saves for backward (recorded with
 ``torch.autograd.graph.saved_tensors_hooks`` during the forward). The input counts when it is
-saved (the fused kernels save only the input and replay the forward in backward), parameters do
-not. This is the memory a training step holds per neuron layer between forward and backward.
+saved (the reference loop saves it; the fused kernels save only the membrane before the spike, one
+``[T, N]`` tensor, plus PLIF's initial state), parameters do not. This is the memory a training step holds per neuron layer between forward and backward.
 """
 from __future__ import annotations
 

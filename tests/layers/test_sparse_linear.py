@@ -125,7 +125,7 @@ def test_dense_fallback_above_threshold_and_size_gates(monkeypatch):
         torch.set_num_threads(1)
         assert sl.auto_threshold() == sl.SINGLE_THREAD_THRESHOLD == 0.3
         torch.set_num_threads(2)
-        assert sl.auto_threshold() == sl.DEFAULT_THRESHOLD == 0.15
+        assert sl.auto_threshold() == sl.DEFAULT_THRESHOLD == 0.25
     finally:
         torch.set_num_threads(threads)
     layer(spikes((20, 50), 0.0, torch.float32))

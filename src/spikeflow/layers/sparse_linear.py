@@ -31,7 +31,7 @@ __all__ = ["SparseLinear", "sparse_linear", "auto_threshold", "DEFAULT_THRESHOLD
 # Density (fraction of non-zeros) below which the sparse path runs, and the smallest problems it
 # runs on. Measured with benchmarks/sparse_linear.py on an AMD Zen 4 VM (2 threads) against
 # F.linear, forward+backward: see docs/layers.md for the table and the reasoning.
-DEFAULT_THRESHOLD = 0.15  # two or more threads (crossover 0.1-0.2)
+DEFAULT_THRESHOLD = 0.25  # two or more threads (crossover about 0.27, docs/layers.md)
 SINGLE_THREAD_THRESHOLD = 0.3  # one thread (crossover about 0.3 for 784 -> 512)
 MIN_ROWS = 256  # fewer rows: the W^T copy and the gW transpose outweigh the saved work
 MIN_OUT = 64  # narrower outputs: the per-non-zero overhead outweighs a (tiny) dense GEMM
@@ -108,7 +108,7 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
             tensor with a fraction of non-zeros below ``threshold``).
         weight: ``[O, K]``; bias: ``[O]`` or ``None``.
         threshold: density at or above which ``F.linear`` runs (0 forces it, > 1 never);
-            ``None``: :func:`auto_threshold` (0.3 on one thread, 0.15 on more).
+            ``None``: :func:`auto_threshold` (0.3 on one thread, 0.25 on more).
         min_rows, min_out: ``F.linear`` runs for fewer rows (product of the leading dims of
             ``x``) or fewer output features than these (0: no limit).
 
@@ -140,7 +140,7 @@ class SparseLinear(nn.Linear):
     Args:
         in_features, out_features, bias, device, dtype: as for ``nn.Linear``.
         threshold: input density (fraction of non-zeros) below which the sparse path runs;
-            default ``None`` = :func:`auto_threshold` (0.3 on one thread, 0.15 on more).
+            default ``None`` = :func:`auto_threshold` (0.3 on one thread, 0.25 on more).
         min_rows, min_out: the sparse path runs only for at least ``min_rows`` input rows (the
             product of the leading dims) and ``out_features >= min_out`` (defaults
             :data:`MIN_ROWS` = 256, :data:`MIN_OUT` = 64; 0 = no limit). None of the three is

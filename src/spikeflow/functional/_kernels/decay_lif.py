@@ -144,8 +144,8 @@ def _backward(b0, b1, bs, u, gs, gvT, gx, gv0, apart, p, f, c):  # pragma: no co
         gv[:n] = gvT[lo:hi]
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            _reverse(u[t, lo:hi], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge, detach,
-                     a, k, code, acc)
+            _reverse(u[t, lo:hi], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge,
+                     detach, a, k, code, acc)
         gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):

@@ -26,7 +26,8 @@ from torch.autograd.function import once_differentiable
 
 from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import GRAD_MATH, ONE, ZERO, consts, scratch, surrogate_block
+from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
+                                                    surrogate_block)
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 
 __all__ = ["IIRConfig", "iir_neuron_fused"]
