@@ -112,7 +112,7 @@ def test_fixed_surrogate_param_no_grad_and_no_grad_mode():
 
 def test_non_contiguous_input_and_many_blocks_on_two_threads():
     base = torch.randn(10, 4, 6, 600, dtype=torch.float64)
-    x = base.transpose(0, 1)[:, :, :, ::2].contiguous().transpose(2, 3)  # [4, 10, 300, 6]: 9 blocks
+    x = base.transpose(0, 1)[:, :, :, ::2].contiguous().transpose(2, 3)  # [4, 10, 300, 6]: 8 blocks
     x = (x + 0.5).requires_grad_()
     assert not x.is_contiguous()
     g = torch.randn(x.shape, dtype=torch.float64)
@@ -129,6 +129,57 @@ def test_non_contiguous_input_and_many_blocks_on_two_threads():
         torch.set_num_threads(threads)
     assert torch.equal(results[0][0], results[1][0]) and torch.equal(results[0][1], results[1][1])
     torch.testing.assert_close(results[1][2], results[0][2], atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("v_reset", [0.0, None])
+@pytest.mark.parametrize("decay", [True, False])
+def test_plif_k_gradient_fused_into_the_reverse_loop_over_blocks(v_reset, decay):
+    """PLIF with a fixed surrogate parameter takes the loop that computes dH/dk from H[t-1] inside
+    the reverse loop (and from v0 at t = 0), here over several blocks on two threads."""
+    gen = torch.Generator().manual_seed(5)
+    N = 2 * _runtime.MAX_BLOCK + 1000
+    x = (torch.randn(4, N, generator=gen, dtype=torch.float64) * 0.8 + 0.45).requires_grad_()
+    v0 = (torch.randn(N, generator=gen, dtype=torch.float64) * 0.3).requires_grad_()
+    w = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    grads = [torch.randn(4, N, generator=gen, dtype=torch.float64),
+             torch.randn(N, generator=gen, dtype=torch.float64)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        def run(backend, x, v0, w):
+            return lif_run(x, v0, PLIF_MODE, torch.sigmoid(w), 1.0, v_reset, decay, False,
+                           S.SurrogateSpec(S.SIGMOID, 4.0), False, backend, "t")
+
+        _compare(run, (x, v0, w), grads, torch.float64)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("tau", [2.0, 4.0, 3.0])
+def test_power_of_two_tau_multiplies_with_identical_spikes(tau):
+    """tau = 2^k runs the multiplying loop; spikes stay bit-identical to the dividing reference."""
+    gen = torch.Generator().manual_seed(7)
+    x = (torch.randn(16, 500, generator=gen) * 1.5 + 0.7).requires_grad_()
+    g = torch.randn(16, 500, generator=gen)
+
+    def run(backend, x):
+        return lif_run(x, None, LIF_MODE, tau, 1.0, 0.0, True, False,
+                       S.SurrogateSpec(S.SIGMOID, 4.0), False, backend, "t")[:1]
+
+    _compare(run, (x,), [g], torch.float32)
+
+
+def test_block_size_bounds_and_parallel_split():
+    threads = torch.get_num_threads()
+    try:
+        for nthreads, N in itertools.product((1, 2, 4), (1, 100, 5000, 262_144, 10**7)):
+            torch.set_num_threads(nthreads)
+            bs = _runtime.block_size(N)
+            assert bs % 64 == 0 and _runtime.MIN_BLOCK <= bs <= _runtime.MAX_BLOCK
+            if _runtime.MIN_BLOCK * 4 * nthreads <= N <= _runtime.MAX_BLOCK * 4 * nthreads:
+                assert -(-N // bs) >= 4 * nthreads - 1  # about four blocks per thread
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_empty_sequence_returns_state_unchanged():
