@@ -91,20 +91,14 @@ def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k
         gv[i] = decay * gu
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
-                 code):  # pragma: no cover - compiled
-    """:func:`_reverse` with the surrogate-parameter accumulator."""
-    if code == SIGMOID:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, True)
-    elif code == ATAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, True)
-    elif code == RECTANGLE:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE, True)
-    elif code == GAUSSIAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, True)
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+                  acc):  # pragma: no cover - compiled
+    """One copy of :func:`_reverse_loop` per ``acc``, for the constant ``code`` of the caller."""
+    if acc:
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, True)
     else:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, True)
+        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
@@ -112,19 +106,17 @@ def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, cod
              acc):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and
     per ``acc`` (whether ``dL/dalpha`` accumulates), so each loop body is straight-line code."""
-    if acc:
-        _reverse_acc(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code)
-        return
     if code == SIGMOID:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, False)
+        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, acc)
     elif code == ATAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, False)
+        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, acc)
     elif code == RECTANGLE:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE, False)
+        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE,
+                      acc)
     elif code == GAUSSIAN:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, False)
+        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, acc)
     else:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, False)
+        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, acc)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -143,75 +143,41 @@ def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, on
         gv[i] = gh * cv
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+                   detach, decay, a, k, code, mode):  # pragma: no cover - compiled
+    """One copy of :func:`_reverse_loop` per ``mode``, for the constant ``code`` of the caller."""
+    if mode == 0:
+        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                      ge, detach, decay, a, k, code, 0)
+    elif mode == 1:
+        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                      ge, detach, decay, a, k, code, 1)
+    else:
+        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                      ge, detach, decay, a, k, code, 2)
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
 def _reverse(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
              detach, decay, a, k, code, mode):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in (see :func:`_reverse_loop` for ``mode``).
     One loop copy per surrogate ``code`` and ``mode``, so each loop body is straight-line code."""
-    if mode == 0:
-        if code == SIGMOID:
-            _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero,
-                          hard, ge, detach, decay, a, k, SIGMOID, 0)
-        elif code == ATAN:
-            _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero,
-                          hard, ge, detach, decay, a, k, ATAN, 0)
-        elif code == RECTANGLE:
-            _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero,
-                          hard, ge, detach, decay, a, k, RECTANGLE, 0)
-        elif code == GAUSSIAN:
-            _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero,
-                          hard, ge, detach, decay, a, k, GAUSSIAN, 0)
-        else:
-            _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero,
-                          hard, ge, detach, decay, a, k, TRIANGLE, 0)
-    elif mode == 1:
-        _reverse_acc(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                     ge, detach, decay, a, k, code)
-    else:
-        _reverse_k(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                   ge, detach, decay, a, k, code)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse_acc(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                 detach, decay, a, k, code):  # pragma: no cover - compiled
-    """:func:`_reverse`, mode 1."""
     if code == SIGMOID:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, SIGMOID, 1)
+        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                       ge, detach, decay, a, k, SIGMOID, mode)
     elif code == ATAN:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, ATAN, 1)
+        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                       ge, detach, decay, a, k, ATAN, mode)
     elif code == RECTANGLE:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, RECTANGLE, 1)
+        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                       ge, detach, decay, a, k, RECTANGLE, mode)
     elif code == GAUSSIAN:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, GAUSSIAN, 1)
+        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                       ge, detach, decay, a, k, GAUSSIAN, mode)
     else:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, TRIANGLE, 1)
-
-
-@njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse_k(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-               detach, decay, a, k, code):  # pragma: no cover - compiled
-    """:func:`_reverse`, mode 2."""
-    if code == SIGMOID:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, SIGMOID, 2)
-    elif code == ATAN:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, ATAN, 2)
-    elif code == RECTANGLE:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, RECTANGLE, 2)
-    elif code == GAUSSIAN:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, GAUSSIAN, 2)
-    else:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, TRIANGLE, 2)
+        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+                       ge, detach, decay, a, k, TRIANGLE, mode)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
