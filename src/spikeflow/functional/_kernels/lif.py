@@ -68,11 +68,17 @@ def _charge(v, x, leak, vr, mode, decay):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _fire(hh, vr, thr, hard, ge):  # pragma: no cover - compiled
+    """``(S, V)`` from ``H``: the spike and the membrane after the reset."""
+    sp = (hh > thr) | (ge & (hh == thr))
+    return sp, ((vr if hard else hh - thr) if sp else hh)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, mode, decay):  # pragma: no cover
     for i in range(n):
         hh = _charge(v[i], xt[i], leak, vr, mode, decay)
-        sp = (hh > thr) | (ge & (hh == thr))
-        v[i] = (vr if hard else hh - thr) if sp else hh
+        sp, v[i] = _fire(hh, vr, thr, hard, ge)
         st[i] = one if sp else zero
         ht[i] = hh
 
@@ -135,9 +141,7 @@ def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, on
             acc_a[i] += gtot * dp
             acc_k[i] += gh * dk[i]
         elif mode == 2:
-            hq = hp[i]
-            sq = (hq > thr) | (ge & (hq == thr))
-            vq = (vr if hard else hq - thr) if sq else hq
+            vq = _fire(hp[i], vr, thr, hard, ge)[1]
             acc_k[i] += gh * ((hh - vq) if decay else (vr - vq))
         gxt[i] = gh * cx
         gv[i] = gh * cv
@@ -208,12 +212,7 @@ def _backward(b0, b1, bs, h, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
                 mode = 2  # dH/dk fused into the loop
             elif need_k:  # dH/dk * k (decay_input) or dH/dk into dk: V[t-1] from H[t-1] or v0
                 for i in range(n):
-                    if t > 0:
-                        hq = hp[i]
-                        sq = (hq > thr) | (ge & (hq == thr))
-                        vq = (vr if hard else hq - thr) if sq else hq
-                    else:
-                        vq = v0b[i]
+                    vq = _fire(hp[i], vr, thr, hard, ge)[1] if t > 0 else v0b[i]
                     dk[i] = (ht[i] - vq) if decay else (vr - vq)
                 mode = 1
             _reverse(ht, hp, gs[t, lo:hi], gx[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
