@@ -11,7 +11,8 @@ i.e. ``u[t] = decay * u[t-1] * (1 - s[t-1]) + I[t]``. Backward, ``gv`` = gradien
     dL/dI[t] = gU ,  gv <- decay * gU ,  dL/dalpha += gS * dF/dalpha
 
 The forward writes ``U`` when a gradient is needed; it is the only tensor saved (as ``H`` in
-``_kernels/lif.py``, which explains why ``U`` is saved rather than recomputed from ``x``).
+``_kernels/lif.py``, which explains why ``U`` is saved rather than recomputed from ``x``); the
+backward writes ``dL/dI`` over it (``_inplace.py``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     sur_consts, surrogate)
+from spikeflow.functional._kernels._inplace import grad_buffer
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
@@ -76,7 +78,7 @@ def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+def _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
                   acc):  # pragma: no cover - compiled
     for i in range(n):
         uu = ut[i]
@@ -87,41 +89,42 @@ def _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k
         gu = gtot * sg + (zero if sp else gvi)
         if acc:  # constant once inlined
             acc_a[i] += gtot * dp
-        gxt[i] = gu
+        ut[i] = gu  # dL/dI[t] over U[t] (see _inplace.py)
         gv[i] = decay * gu
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+def _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
                   acc):  # pragma: no cover - compiled
     """One copy of :func:`_reverse_loop` per ``acc``, for the constant ``code`` of the caller."""
     if acc:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, True)
+        _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, True)
     else:
-        _reverse_loop(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, False)
+        _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
+def _reverse(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
              acc):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and
     per ``acc`` (whether ``dL/dalpha`` accumulates), so each loop body is straight-line code."""
     if code == SIGMOID:
-        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, acc)
+        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, acc)
     elif code == ATAN:
-        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, acc)
+        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, acc)
     elif code == RECTANGLE:
-        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE,
+        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE,
                       acc)
     elif code == GAUSSIAN:
-        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, acc)
+        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, acc)
     else:
-        _reverse_accs(ut, gst, gxt, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, acc)
+        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, acc)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, u, gs, gvT, gx, gv0, apart, p, f, c):  # pragma: no cover
-    """Blocks ``[b0, b1)`` in reverse time from the saved ``U`` (``u``, ``[T, N]``)."""
+def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    """Blocks ``[b0, b1)`` in reverse time from the saved ``U`` (``u``, ``[T, N]``), which
+    becomes ``dL/dI`` row by row."""
     T, N = u.shape
     decay, thr, a = p[0], p[1], p[2]
     zero = c[ZERO]
@@ -136,7 +139,7 @@ def _backward(b0, b1, bs, u, gs, gvT, gx, gv0, apart, p, f, c):  # pragma: no co
         gv[:n] = gvT[lo:hi]
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
-            _reverse(u[t, lo:hi], gs[t, lo:hi], gx[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge,
+            _reverse(u[t, lo:hi], gs[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge,
                      detach, a, k, code, acc)
         gv0[lo:hi] = gv[:n]
         ta = 0.0
@@ -190,11 +193,12 @@ class _DecayLIFFunction(torch.autograd.Function):
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
         bs = block_size(N)
         nblocks = -(-N // bs)
-        gx = empty_like(u)
-        gv0 = torch.empty(ctx.v0_meta[0], dtype=u.dtype)
+        gx = grad_buffer(u)  # U itself unless the graph is retained (see _inplace.py)
+        del u
+        gv0 = torch.empty(ctx.v0_meta[0], dtype=gx.dtype)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, u.numpy(), gs.numpy(), gv.numpy(),
-                   gx.numpy(), gv0.numpy(), apart, p, f, consts(dt))
+        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(), gv0.numpy(),
+                   apart, p, f, consts(dt))
         ga = None
         if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])

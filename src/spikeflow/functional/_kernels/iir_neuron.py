@@ -12,7 +12,8 @@ Backward, ``Gv``/``Gr`` = gradients reaching ``V[t]``/``r[t]`` from later steps:
     Gv <- m * gV ;  Gr <- a * Gr - gV
 
 The forward writes ``V`` when a gradient is needed; it is the only tensor saved (as ``H`` in
-``_kernels/lif.py``, which explains why ``V`` is saved rather than recomputed from ``x``).
+``_kernels/lif.py``, which explains why ``V`` is saved rather than recomputed from ``x``); the
+backward writes ``dL/dI`` over it (``_inplace.py``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     surrogate_block)
+from spikeflow.functional._kernels._inplace import grad_buffer
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 
 __all__ = ["IIRConfig", "iir_neuron_fused"]
@@ -80,8 +82,9 @@ def _forward(b0, b1, bs, x, v0, r0, s, vs, vout, rout, p, f, c):  # pragma: no c
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _backward(b0, b1, bs, vs, gs, gvT, grT, gx, gv0, gr0, apart, p, f, c):  # pragma: no cover
-    """Blocks ``[b0, b1)`` in reverse time from the saved ``V`` (``vs``, ``[T, N]``)."""
+def _backward(b0, b1, bs, vs, gs, gvT, grT, gv0, gr0, apart, p, f, c):  # pragma: no cover
+    """Blocks ``[b0, b1)`` in reverse time from the saved ``V`` (``vs``, ``[T, N]``), which
+    becomes ``dL/dI`` row by row."""
     T, N = vs.shape
     m, a, thr, rv, sa = p[0], p[1], p[2], p[3], p[4]
     zero = c[ZERO]
@@ -98,8 +101,8 @@ def _backward(b0, b1, bs, vs, gs, gvT, grT, gx, gv0, gr0, apart, p, f, c):  # pr
         acc_a[:] = zero
         for t in range(T - 1, -1, -1):
             gst = gs[t, lo:hi]
-            gxt = gx[t, lo:hi]
-            surrogate_block(vs[t, lo:hi], thr, n, code, sa, c, z, e, sg, dp)
+            gxt = vs[t, lo:hi]  # dL/dI[t] over V[t], read just before (see _inplace.py)
+            surrogate_block(gxt, thr, n, code, sa, c, z, e, sg, dp)
             if need_a:
                 for i in range(n):
                     gri = gr[i]
@@ -172,13 +175,13 @@ class _IIRFunction(torch.autograd.Function):
         f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
         bs = block_size(N)
         nblocks = -(-N // bs)
-        gx = empty_like(vs)
+        gx = grad_buffer(vs)  # V itself unless the graph is retained (see _inplace.py)
+        del vs
         gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
         gr0 = torch.empty(ctx.r0_meta[0], dtype=ctx.r0_meta[1])
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, vs.numpy(), gs.numpy(),
-                   gv.numpy(), gr.numpy(), gx.numpy(), gv0.numpy(), gr0.numpy(), apart, p, f,
-                   consts(dt))
+        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(), gr.numpy(),
+                   gv0.numpy(), gr0.numpy(), apart, p, f, consts(dt))
         ga = None
         if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])

@@ -19,7 +19,8 @@ are bit-identical. Backward, in reverse time, with ``gV`` the gradient reaching 
 Work is split into blocks of contiguous neurons; each block keeps its state in a small local array
 and loops over time outside, neurons inside (SIMD). The forward reads ``X`` and writes ``S``, and
 when a gradient is needed also ``H``, the only tensor saved for backward (the input ``X`` is not
-kept; ``S`` and ``V[t-1]`` follow from ``H``). Recomputing ``H`` in backward from a saved ``X``
+kept; ``S`` and ``V[t-1]`` follow from ``H``), and the backward writes ``dL/dX`` over it
+(``_inplace.py``). Recomputing ``H`` in backward from a saved ``X``
 ("replay") needs no extra forward store but costs the forward's arithmetic again; measured for
 LIF at T=32, 262,144 neurons (AMD Zen 4), saving ``H`` made forward+backward 17% faster on one
 thread and 5% on two. Nothing is saved when no input needs a gradient.
@@ -39,6 +40,7 @@ from spikeflow.functional._common import zeros as _zeros
 from spikeflow.functional._kernels._alloc import empty_like
 from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     sur_consts, surrogate)
+from spikeflow.functional._kernels._inplace import grad_buffer
 from spikeflow.functional._kernels._runtime import block_size, run_blocks
 from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
@@ -124,7 +126,7 @@ def _forward(b0, b1, bs, x, v0, s, h, vout, p, f, c):  # pragma: no cover - comp
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+def _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
                   detach, decay, a, k, code, mode):  # pragma: no cover - compiled
     """``mode`` (constant once inlined): 0 no parameter gradient; 1 accumulate ``dL/dalpha`` and
     ``dL/dk`` with ``dH/dk`` from the row ``dk``; 2 accumulate ``dL/dk`` only, ``dH/dk`` from
@@ -143,50 +145,51 @@ def _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, on
         elif mode == 2:
             vq = _fire(hp[i], vr, thr, hard, ge)[1]
             acc_k[i] += gh * ((hh - vq) if decay else (vr - vq))
-        gxt[i] = gh * cx
+        ht[i] = gh * cx  # dL/dX[t] over H[t] (see _inplace.py)
         gv[i] = gh * cv
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+def _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
                    detach, decay, a, k, code, mode):  # pragma: no cover - compiled
     """One copy of :func:`_reverse_loop` per ``mode``, for the constant ``code`` of the caller."""
     if mode == 0:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                       ge, detach, decay, a, k, code, 0)
     elif mode == 1:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                       ge, detach, decay, a, k, code, 1)
     else:
-        _reverse_loop(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                       ge, detach, decay, a, k, code, 2)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
+def _reverse(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
              detach, decay, a, k, code, mode):  # pragma: no cover - compiled
     """One reverse step of a block, surrogate fused in (see :func:`_reverse_loop` for ``mode``).
     One loop copy per surrogate ``code`` and ``mode``, so each loop body is straight-line code."""
     if code == SIGMOID:
-        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                        ge, detach, decay, a, k, SIGMOID, mode)
     elif code == ATAN:
-        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                        ge, detach, decay, a, k, ATAN, mode)
     elif code == RECTANGLE:
-        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                        ge, detach, decay, a, k, RECTANGLE, mode)
     elif code == GAUSSIAN:
-        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                        ge, detach, decay, a, k, GAUSSIAN, mode)
     else:
-        _reverse_modes(ht, hp, gst, gxt, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
+        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
                        ge, detach, decay, a, k, TRIANGLE, mode)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, h, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pragma: no cover
-    """Blocks ``[b0, b1)`` in reverse time from the saved ``H`` (``h``, ``[T, N]``)."""
+def _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    """Blocks ``[b0, b1)`` in reverse time from the saved ``H`` (``h``, ``[T, N]``), which
+    becomes ``dL/dX`` row by row (row ``t`` after its last read, at step ``t``)."""
     T, N = h.shape
     vr, thr, a, cx, cv = p[1], p[2], p[3], p[4], p[5]
     one, zero = c[ONE], c[ZERO]
@@ -215,7 +218,7 @@ def _backward(b0, b1, bs, h, gs, v0, gvT, gx, gv0, kpart, apart, p, f, c):  # pr
                     vq = _fire(hp[i], vr, thr, hard, ge)[1] if t > 0 else v0b[i]
                     dk[i] = (ht[i] - vq) if decay else (vr - vq)
                 mode = 1
-            _reverse(ht, hp, gs[t, lo:hi], gx[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
+            _reverse(ht, hp, gs[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
                      one, zero, hard, ge, detach, decay, a, k, code, mode)
         gv0[lo:hi] = gv[:n]
         tk = 0.0
@@ -288,12 +291,13 @@ class _LIFFunction(torch.autograd.Function):
                    need_k, need_a)
         bs = block_size(N)
         nblocks = -(-N // bs)
-        gx = empty_like(h)
+        gx = grad_buffer(h)  # H itself unless the graph is retained (see _inplace.py)
+        del h
         gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
         kpart = np.zeros(nblocks)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, h.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
-                   gx.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
+        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
+                   gv0.numpy(), kpart, apart, p, f, consts(dt))
         gk = ga = None
         if need_k:
             total = kpart.sum() / leak if cfg.decay_input else kpart.sum()
