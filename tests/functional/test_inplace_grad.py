@@ -123,3 +123,16 @@ def test_graph_kept_outside_backward_and_baseline_needs_no_hooks(monkeypatch):
     saved = torch.arange(4.0)
     copy = _inplace.grad_buffer(saved)  # outside a backward: always a copy
     assert copy.data_ptr() != saved.data_ptr() and torch.equal(copy, saved)
+
+
+@pytest.mark.parametrize("reentrant", [False, True])
+@pytest.mark.parametrize("kind", list(NEURONS))
+def test_activation_checkpointing_gives_the_reference_gradient(kind, reentrant):
+    from torch.utils.checkpoint import checkpoint
+
+    module, x, grad = _setup(kind, SHAPES[0])
+    checkpoint(module, x, use_reentrant=reentrant).backward(grad)
+    gx, gp = _reference_grads(kind, x, grad)
+    torch.testing.assert_close(x.grad, gx, atol=2e-5, rtol=2e-5)
+    for a, b in zip((p.grad for p in module.parameters()), gp):
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=2e-5)
