@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import math
 import os
 import sys
 import threading
@@ -40,6 +41,7 @@ MADV_HUGEPAGE = 14
 CACHE_PER_SIZE = 4
 _NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
 _cache: dict[int, list[np.ndarray]] = {}  # byte size -> raw buffers handed out before
+_offset: dict[int, int] = {}  # id of a raw buffer -> bytes from its start to the 2 MiB boundary
 _cache_lock = threading.Lock()
 
 
@@ -69,21 +71,25 @@ def hugepages_enabled() -> bool:
 def empty(shape: Sequence[int], dtype: torch.dtype) -> Tensor:
     """An uninitialised CPU tensor, on huge pages when it is large and they are available."""
     madvise = _madvise()
-    nbytes = int(np.prod(shape)) * torch.empty((), dtype=dtype).element_size()
+    shape = tuple(shape)
+    nbytes = math.prod(shape) * dtype.itemsize
     if madvise is None or nbytes < MIN_BYTES or dtype not in _NUMPY:
-        return torch.empty(tuple(shape), dtype=dtype)
+        return torch.empty(shape, dtype=dtype)
     with _cache_lock:  # the reuse test and the new reference must not interleave with another thread
         cached = _cache.setdefault(nbytes, [])
         raw = next((r for r in cached if sys.getrefcount(r) == _UNUSED_REFS), None)
         if raw is None:
             raw = np.empty(nbytes + HUGE_PAGE, dtype=np.uint8)  # untouched pages: no memory used yet
-            offset = (-raw.ctypes.data) % HUGE_PAGE
-            if madvise(raw.ctypes.data + offset, nbytes - nbytes % HUGE_PAGE, MADV_HUGEPAGE) != 0:
-                return torch.empty(tuple(shape), dtype=dtype)
+            address = raw.__array_interface__["data"][0]
+            offset = (-address) % HUGE_PAGE
+            if madvise(address + offset, nbytes - nbytes % HUGE_PAGE, MADV_HUGEPAGE) != 0:
+                return torch.empty(shape, dtype=dtype)
             if len(cached) < CACHE_PER_SIZE:
                 cached.append(raw)
-        offset = (-raw.ctypes.data) % HUGE_PAGE
-        buf = raw[offset:offset + nbytes].view(_NUMPY[dtype]).reshape(tuple(shape))
+                _offset[id(raw)] = offset  # cached buffers live for the process: ids stay theirs
+        else:
+            offset = _offset[id(raw)]
+        buf = raw[offset:offset + nbytes].view(_NUMPY[dtype]).reshape(shape)
     return torch.from_numpy(buf)  # buf (and so the tensor's storage) holds a reference to raw
 
 
