@@ -60,19 +60,22 @@ class StepLayout:
             self.order = list(range(x.dim()))
         self.inverse = [self.order.index(d) for d in range(x.dim())]
         self.shape = [x.shape[d] for d in self.order]
+        self.permuted = self.order != list(range(x.dim()))  # else no permute (no autograd node)
 
     def flat(self, x: Tensor) -> Tensor:
         """``x [T, ...]`` -> ``[T, N]`` in this layout's element order."""
-        return x.permute(self.order).reshape(x.shape[0], -1)
+        return (x.permute(self.order) if self.permuted else x).reshape(x.shape[0], -1)
 
     def flat_state(self, v: Tensor) -> Tensor:
         """One step's state ``[...]`` -> ``[N]`` in the same element order."""
-        return v.permute([d - 1 for d in self.order[1:]]).reshape(-1)
+        return (v.permute([d - 1 for d in self.order[1:]]) if self.permuted else v).reshape(-1)
 
     def unflat(self, y: Tensor) -> Tensor:
         """``[T, N]`` -> ``[T, ...]`` (strides follow the input's memory order)."""
-        return y.view([y.shape[0]] + self.shape[1:]).permute(self.inverse)
+        y = y.view([y.shape[0]] + self.shape[1:])
+        return y.permute(self.inverse) if self.permuted else y
 
     def unflat_state(self, v: Tensor) -> Tensor:
         """``[N]`` -> one step's ``[...]``."""
-        return v.view(self.shape[1:]).permute([i - 1 for i in self.inverse[1:]])
+        v = v.view(self.shape[1:])
+        return v.permute([i - 1 for i in self.inverse[1:]]) if self.permuted else v
