@@ -268,3 +268,30 @@ def test_output_buffers_are_reused_only_when_unreferenced():
     del view
     d = _alloc.empty(shape, torch.float32)  # now it is free again
     assert d.data_ptr() == ptr
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("grads", ["input", "k", "alpha"])
+def test_paired_time_steps_for_every_sequence_length(T, grads):
+    """The kernels run two time steps per pass and a single step for the odd one out (forward:
+    the last; LIF backward: t = 0; DecayLIF backward: the first); PLIF pairs down to t = 2 and
+    finishes with single steps; a learnable surrogate parameter uses single steps throughout."""
+    x, v0, alpha, g = _inputs(T, (3, 70), torch.float64, S.SIGMOID, seed=40 + T)
+    w = torch.tensor(0.3, dtype=torch.float64, requires_grad=grads == "k")
+    alpha.requires_grad_(grads == "alpha")
+    tensors = [x, v0] + ([w] if grads == "k" else []) + ([alpha] if grads == "alpha" else [])
+    spec = S.SurrogateSpec(S.SIGMOID, alpha)
+
+    def run_lif(backend, *ts):
+        leak = torch.sigmoid(w) if grads == "k" else 2.0
+        mode = PLIF_MODE if grads == "k" else LIF_MODE
+        return lif_run(x, v0, mode, leak, 1.0, 0.0, True, False, spec, False, backend, "t")
+
+    def run_decay(backend, *ts):
+        return decay_lif(x, v0, detach_reset=False, surrogate=S.SurrogateSpec(S.RECTANGLE, alpha)
+                         if grads == "alpha" else S.SurrogateSpec(S.RECTANGLE, 0.5),
+                         strict=True, backend=backend)
+
+    _compare(run_lif, tensors, g, torch.float64)
+    if grads != "k":
+        _compare(run_decay, tensors, g, torch.float64)

@@ -43,93 +43,112 @@ class DecayLIFConfig(NamedTuple):
     code: int
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, st, ut, n, decay, thr, one, zero, ge):  # pragma: no cover - compiled
-    """One time step of a block: ``U = decay * v + x`` into ``ut``, spikes into ``st``, reset
-    ``v`` in place."""
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _charge(xv, vv, decay, thr, one, zero, ge):  # pragma: no cover - compiled
+    """One neuron, one step: ``(U, spike, state after the reset)``."""
+    uu = decay * vv + xv
+    sp = (uu > thr) | (ge & (uu == thr))
+    return uu, (one if sp else zero), (zero if sp else uu)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge,
+               pair):  # pragma: no cover - compiled
+    """Step ``t`` (rows ``xa``, ``sa``, ``ua``) and, when ``pair``, step ``t + 1`` (``xb``, ``sb``,
+    ``ub``) in one pass, the state kept in a register between the two."""
     for i in range(n):
-        uu = decay * v[i] + xt[i]
-        sp = (uu > thr) | (ge & (uu == thr))
-        v[i] = zero if sp else uu
-        st[i] = one if sp else zero
-        ut[i] = uu
+        uu, sv, vv = _charge(xa[i], v[i], decay, thr, one, zero, ge)
+        ua[i] = uu
+        sa[i] = sv
+        if pair:
+            uu, sv, vv = _charge(xb[i], vv, decay, thr, one, zero, ge)
+            ub[i] = uu
+            sb[i] = sv
+        v[i] = vv
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _step(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge,
+          pair):  # pragma: no cover - compiled
+    """One or two time steps of a block: ``U = decay * v + x``, spikes, ``v`` reset in place."""
+    if pair:
+        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge, True)
+    else:
+        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - compiled
     """Blocks ``[b0, b1)``: spikes into ``s``, ``U`` into ``u`` (``[T, N]``, or ``[0, N]`` when
-    not needed: then ``U`` goes to a scratch row)."""
+    not needed: then ``U`` goes to scratch rows); two time steps per pass (the last alone when T
+    is odd)."""
     T, N = x.shape
     decay, thr = p[0], p[1]
     one, zero = c[ONE], c[ZERO]
     ge = f[0] == 0
     keep = u.shape[0] == T
-    sc = scratch(2, bs, x.dtype)
-    v, dump = sc[0, :bs], sc[1, :bs]
+    sc = scratch(3, bs, x.dtype)
+    v, dump_a, dump_b = sc[0, :bs], sc[1, :bs], sc[2, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
-        for t in range(T):
-            ut = u[t, lo:hi] if keep else dump[:n]
-            _step(x[t, lo:hi], v, s[t, lo:hi], ut, n, decay, thr, one, zero, ge)
+        t = 0
+        while t < T:
+            pair = t + 1 < T
+            tb = t + 1 if pair else t
+            ua = u[t, lo:hi] if keep else dump_a[:n]
+            ub = u[tb, lo:hi] if keep else dump_b[:n]
+            _step(x[t, lo:hi], x[tb, lo:hi], v, s[t, lo:hi], s[tb, lo:hi], ua, ub, n, decay, thr,
+                  one, zero, ge, pair)
+            t += 2
         vout[lo:hi] = v[:n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
-                  acc):  # pragma: no cover - compiled
-    for i in range(n):
-        uu = ut[i]
-        sg, dp = surrogate(uu - thr, code, a, k)
-        sp = (uu > thr) | (ge & (uu == thr))
-        gvi = gv[i]
-        gtot = gst[i] - (zero if detach else gvi * uu)
-        gu = gtot * sg + (zero if sp else gvi)
-        if acc:  # constant once inlined
-            acc_a[i] += gtot * dp
-        ut[i] = gu  # dL/dI[t] over U[t] (see _inplace.py)
-        gv[i] = decay * gu
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
-                  acc):  # pragma: no cover - compiled
-    """One copy of :func:`_reverse_loop` per ``acc``, for the constant ``code`` of the caller."""
-    if acc:
-        _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, True)
-    else:
-        _reverse_loop(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, False)
+def _grad(uu, gsv, gvi, thr, zero, ge, detach, a, k, code):  # pragma: no cover - compiled
+    """One neuron, one reverse step: ``(dL/dU, dL/dalpha term)`` from ``U``, ``dL/dS`` and the
+    gradient ``gvi`` reaching the state after the step."""
+    sg, dp = surrogate(uu - thr, code, a, k)
+    sp = (uu > thr) | (ge & (uu == thr))
+    gtot = gsv - (zero if detach else gvi * uu)
+    return gtot * sg + (zero if sp else gvi), gtot * dp
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code,
-             acc):  # pragma: no cover - compiled
-    """One reverse step of a block, surrogate fused in; one loop copy per surrogate ``code`` and
-    per ``acc`` (whether ``dL/dalpha`` accumulates), so each loop body is straight-line code."""
-    if code == SIGMOID:
-        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, SIGMOID, acc)
-    elif code == ATAN:
-        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, ATAN, acc)
-    elif code == RECTANGLE:
-        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, RECTANGLE,
-                      acc)
-    elif code == GAUSSIAN:
-        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, GAUSSIAN, acc)
-    else:
-        _reverse_accs(ut, gst, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, TRIANGLE, acc)
+def _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, acc,
+                  pair):  # pragma: no cover - compiled
+    """Reverse step ``t`` (rows ``u1``, ``g1``) and, when ``pair``, step ``t - 1`` (``u0``,
+    ``g0``) in the same pass, the state gradient kept in a register between the two (half the
+    traffic on the ``gv`` row). ``code``, ``acc`` and ``pair`` are compile-time literals (see
+    :func:`_backward`): each combination is its own straight-line loop, compiled when first
+    used."""
+    for i in range(n):
+        gu, da = _grad(u1[i], g1[i], gv[i], thr, zero, ge, detach, a, k, code)
+        u1[i] = gu  # dL/dI[t] over U[t] (see _inplace.py)
+        if acc:
+            acc_a[i] += da
+        if pair:
+            gu, da = _grad(u0[i], g0[i], decay * gu, thr, zero, ge, detach, a, k, code)
+            u0[i] = gu
+            if acc:
+                acc_a[i] += da
+        gv[i] = decay * gu
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, code):  # pragma: no cover
     """Blocks ``[b0, b1)`` in reverse time from the saved ``U`` (``u``, ``[T, N]``), which
-    becomes ``dL/dI`` row by row."""
+    becomes ``dL/dI`` row by row; two time steps per pass (the first alone when T is odd) unless
+    ``dL/dalpha`` accumulates (a learnable surrogate parameter is rare; each loop variant costs
+    compile time). ``code`` (the surrogate) is a compile-time constant: one entry point per
+    surrogate (:data:`_BACKWARD`), so numba compiles the loops of the surrogates in use only."""
     T, N = u.shape
     decay, thr, a = p[0], p[1], p[2]
     zero = c[ZERO]
     k = sur_consts(c)
-    ge, detach, code, acc = f[0] == 0, f[1] != 0, f[2], f[3] != 0
+    ge, detach, acc = f[0] == 0, f[1] != 0, f[3] != 0
     sc = scratch(2, bs, u.dtype)
     gv, acc_a = sc[0, :bs], sc[1, :bs]
     for b in range(b0, b1):
@@ -138,14 +157,55 @@ def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
         n = hi - lo
         gv[:n] = gvT[lo:hi]
         acc_a[:] = zero
-        for t in range(T - 1, -1, -1):
-            _reverse(u[t, lo:hi], gs[t, lo:hi], gv, acc_a, n, decay, thr, zero, ge,
-                     detach, a, k, code, acc)
+        t = T - 1
+        while t >= 0:
+            pair = not acc and t % 2 == 1  # pairs (t, t - 1) down to (1, 0); odd T: t = T-1 alone
+            tb = t - 1 if pair else t
+            u1, g1, u0, g0 = u[t, lo:hi], gs[t, lo:hi], u[tb, lo:hi], gs[tb, lo:hi]
+            if acc:  # literal code, acc, pair: one specialisation each
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                              code, True, False)
+            elif pair:
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                              code, False, True)
+            else:
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                              code, False, False)
+            t -= 2 if pair else 1
         gv0[lo:hi] = gv[:n]
         ta = 0.0
         for i in range(n):
             ta += acc_a[i]
         apart[b] = ta
+
+
+# one compiled entry point per surrogate: numba compiles only the surrogates in use
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_sigmoid(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, SIGMOID)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_atan(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, ATAN)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_rectangle(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, RECTANGLE)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_gaussian(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, GAUSSIAN)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_triangle(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, TRIANGLE)
+
+_BACKWARD = {SIGMOID: _backward_sigmoid, ATAN: _backward_atan, RECTANGLE: _backward_rectangle,
+             GAUSSIAN: _backward_gaussian, TRIANGLE: _backward_triangle}
 
 
 def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig,
@@ -197,8 +257,8 @@ class _DecayLIFFunction(torch.autograd.Function):
         del u
         gv0 = torch.empty(ctx.v0_meta[0], dtype=gx.dtype)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(), gv0.numpy(),
-                   apart, p, f, consts(dt))
+        run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(),
+                   gv0.numpy(), apart, p, f, consts(dt))
         ga = None
         if need_a:
             ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])

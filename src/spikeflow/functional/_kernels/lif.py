@@ -76,126 +76,142 @@ def _fire(hh, vr, thr, hard, ge):  # pragma: no cover - compiled
     return sp, ((vr if hard else hh - thr) if sp else hh)
 
 
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, mode, decay):  # pragma: no cover
-    for i in range(n):
-        hh = _charge(v[i], xt[i], leak, vr, mode, decay)
-        sp, v[i] = _fire(hh, vr, thr, hard, ge)
-        st[i] = one if sp else zero
-        ht[i] = hh
-
-
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, st, ht, n, leak, vr, thr, one, zero, mode, decay, hard, ge):  # pragma: no cover
-    """One time step of a block: charge, fire, reset ``v`` in place, ``S`` into ``st`` and ``H``
-    into ``ht``. One loop copy per charge formula (constant ``mode`` and ``decay`` once inlined),
-    so each loop body is straight-line SIMD code."""
-    if mode == 1 and decay:
-        _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, 1, True)
+def _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, mode, decay,
+          pair):  # pragma: no cover - compiled
+    """Step ``t`` (rows ``xa``, ``sa``, ``ha``) and, when ``pair``, step ``t + 1`` (``xb``, ``sb``,
+    ``hb``) in one pass, the state kept in a register between the two: charge, fire, reset ``v``
+    in place, ``S`` and ``H`` out. Called with constant ``mode``, ``decay`` (the charge formula)
+    and ``pair`` (see :func:`_forward`): each combination is its own straight-line SIMD loop."""
+    for i in range(n):
+        hh = _charge(v[i], xa[i], leak, vr, mode, decay)
+        sp, vv = _fire(hh, vr, thr, hard, ge)
+        sa[i] = one if sp else zero
+        ha[i] = hh
+        if pair:
+            hh = _charge(vv, xb[i], leak, vr, mode, decay)
+            sp, vv = _fire(hh, vr, thr, hard, ge)
+            sb[i] = one if sp else zero
+            hb[i] = hh
+        v[i] = vv
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _step_formula(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, mode, decay,
+                  pair):  # pragma: no cover - compiled
+    """:func:`_step` with ``mode``, ``decay`` and ``pair`` turned into constants."""
+    if pair:
+        if mode == 1 and decay:
+            _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 1, True, True)
+        elif mode == 1:
+            _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 1, False, True)
+        elif mode == 2 and decay:
+            _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 2, True, True)
+        elif mode == 2:
+            _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 2, False, True)
+        else:
+            _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 0, True, True)
+    elif mode == 1 and decay:
+        _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 1, True, False)
     elif mode == 1:
-        _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, 1, False)
+        _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 1, False, False)
     elif mode == 2 and decay:
-        _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, 2, True)
+        _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 2, True, False)
     elif mode == 2:
-        _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, 2, False)
+        _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 2, False, False)
     else:
-        _step_loop(xt, v, st, ht, n, leak, vr, thr, one, zero, hard, ge, 0, True)
+        _step(xa, xb, v, sa, sb, ha, hb, n, leak, vr, thr, one, zero, hard, ge, 0, True, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _forward(b0, b1, bs, x, v0, s, h, vout, p, f, c):  # pragma: no cover - compiled
     """Blocks ``[b0, b1)``: spikes into ``s``, ``H`` into ``h`` (``[T, N]``, or ``[0, N]`` when
-    not needed: then ``H`` goes to a scratch row)."""
+    not needed: then ``H`` goes to scratch rows); two time steps per pass (the last alone when T
+    is odd)."""
     T, N = x.shape
     leak, vr, thr = p[0], p[1], p[2]
     one, zero = c[ONE], c[ZERO]
     mode, decay, hard, ge = f[0], f[1] != 0, f[2] != 0, f[3] == 0
     keep = h.shape[0] == T
-    sc = scratch(2, bs, x.dtype)
-    v, dump = sc[0, :bs], sc[1, :bs]
+    sc = scratch(3, bs, x.dtype)
+    v, dump_a, dump_b = sc[0, :bs], sc[1, :bs], sc[2, :bs]
     for b in range(b0, b1):
         lo = b * bs
         hi = min(lo + bs, N)
         n = hi - lo
         v[:n] = v0[lo:hi]
-        for t in range(T):
-            ht = h[t, lo:hi] if keep else dump[:n]
-            _step(x[t, lo:hi], v, s[t, lo:hi], ht, n, leak, vr, thr, one, zero, mode, decay, hard,
-                  ge)
+        t = 0
+        while t < T:
+            pair = t + 1 < T
+            tb = t + 1 if pair else t
+            ha = h[t, lo:hi] if keep else dump_a[:n]
+            hb = h[tb, lo:hi] if keep else dump_b[:n]
+            _step_formula(x[t, lo:hi], x[tb, lo:hi], v, s[t, lo:hi], s[tb, lo:hi], ha, hb, n,
+                          leak, vr, thr, one, zero, hard, ge, mode, decay, pair)
+            t += 2
         vout[lo:hi] = v[:n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                  detach, decay, a, k, code, mode):  # pragma: no cover - compiled
-    """``mode`` (constant once inlined): 0 no parameter gradient; 1 accumulate ``dL/dalpha`` and
-    ``dL/dk`` with ``dH/dk`` from the row ``dk``; 2 accumulate ``dL/dk`` only, ``dH/dk`` from
-    ``V[t-1]`` recomputed from the row ``hp`` = ``H[t-1]``."""
-    for i in range(n):
-        hh = ht[i]
-        sg, dp = surrogate(hh - thr, code, a, k)
-        sp = (hh > thr) | (ge & (hh == thr))
-        gvi = gv[i]
-        dvds = (vr - hh) if hard else -thr
-        gtot = gst[i] + (zero if detach else gvi * dvds)
-        gh = gtot * sg + ((zero if sp else gvi) if hard else gvi)  # + gV dV/dH|S
-        if mode == 1:
-            acc_a[i] += gtot * dp
-            acc_k[i] += gh * dk[i]
-        elif mode == 2:
-            vq = _fire(hp[i], vr, thr, hard, ge)[1]
-            acc_k[i] += gh * ((hh - vq) if decay else (vr - vq))
-        ht[i] = gh * cx  # dL/dX[t] over H[t] (see _inplace.py)
-        gv[i] = gh * cv
+def _grad(hh, gsv, gvi, vr, thr, zero, hard, ge, detach, a, k, code):  # pragma: no cover
+    """One neuron, one reverse step: ``(gH, dL/dalpha term)`` from ``H``, ``dL/dS`` and the
+    gradient ``gvi`` reaching ``V[t]``."""
+    sg, dp = surrogate(hh - thr, code, a, k)
+    sp = (hh > thr) | (ge & (hh == thr))
+    dvds = (vr - hh) if hard else -thr
+    gtot = gsv + (zero if detach else gvi * dvds)
+    return gtot * sg + ((zero if sp else gvi) if hard else gvi), gtot * dp  # + gV dV/dH|S
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-                   detach, decay, a, k, code, mode):  # pragma: no cover - compiled
-    """One copy of :func:`_reverse_loop` per ``mode``, for the constant ``code`` of the caller."""
-    if mode == 0:
-        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, code, 0)
-    elif mode == 1:
-        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, code, 1)
-    else:
-        _reverse_loop(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                      ge, detach, decay, a, k, code, 2)
+def _dh_dk(hh, hprev, vr, thr, hard, ge, decay):  # pragma: no cover - compiled
+    """PLIF's ``dH/dk * k`` (decay_input) or ``dH/dk``, ``V[t-1]`` recomputed from ``H[t-1]``."""
+    vq = _fire(hprev, vr, thr, hard, ge)[1]
+    return (hh - vq) if decay else (vr - vq)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard, ge,
-             detach, decay, a, k, code, mode):  # pragma: no cover - compiled
-    """One reverse step of a block, surrogate fused in (see :func:`_reverse_loop` for ``mode``).
-    One loop copy per surrogate ``code`` and ``mode``, so each loop body is straight-line code."""
-    if code == SIGMOID:
-        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                       ge, detach, decay, a, k, SIGMOID, mode)
-    elif code == ATAN:
-        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                       ge, detach, decay, a, k, ATAN, mode)
-    elif code == RECTANGLE:
-        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                       ge, detach, decay, a, k, RECTANGLE, mode)
-    elif code == GAUSSIAN:
-        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                       ge, detach, decay, a, k, GAUSSIAN, mode)
-    else:
-        _reverse_modes(ht, hp, gst, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, one, zero, hard,
-                       ge, detach, decay, a, k, TRIANGLE, mode)
+def _reverse_loop(h1, h0, hq, g1, g0, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, zero, hard, ge,
+                  detach, decay, a, k, code, mode, pair):  # pragma: no cover - compiled
+    """Reverse step ``t`` (rows ``h1`` = ``H[t]``, ``g1``) and, when ``pair``, step ``t - 1``
+    (``h0`` = ``H[t-1]``, ``g0``; ``hq`` = ``H[t-2]``) in the same pass, the state gradient kept
+    in a register between the two. ``mode``: 0 no parameter gradient; 1 accumulate ``dL/dalpha``
+    and ``dL/dk`` with ``dH/dk`` from the row ``dk`` (single steps only); 2 accumulate ``dL/dk``
+    only, ``dH/dk`` from the previous row of ``H`` (pairs only). ``code``, ``mode`` and ``pair`` are
+    compile-time literals (see :func:`_backward`): each combination is its own straight-line
+    loop, compiled when first used."""
+    for i in range(n):
+        hh = h1[i]
+        gh, da = _grad(hh, g1[i], gv[i], vr, thr, zero, hard, ge, detach, a, k, code)
+        if mode == 1:
+            acc_a[i] += da
+            acc_k[i] += gh * dk[i]
+        elif mode == 2:
+            acc_k[i] += gh * _dh_dk(hh, h0[i], vr, thr, hard, ge, decay)
+        h1[i] = gh * cx  # dL/dX[t] over H[t] (see _inplace.py)
+        if pair:
+            hh = h0[i]
+            gh, da = _grad(hh, g0[i], gh * cv, vr, thr, zero, hard, ge, detach, a, k, code)
+            if mode == 2:
+                acc_k[i] += gh * _dh_dk(hh, hq[i], vr, thr, hard, ge, decay)
+            h0[i] = gh * cx
+        gv[i] = gh * cv
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+def _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, code):  # pragma: no cover
     """Blocks ``[b0, b1)`` in reverse time from the saved ``H`` (``h``, ``[T, N]``), which
-    becomes ``dL/dX`` row by row (row ``t`` after its last read, at step ``t``)."""
+    becomes ``dL/dX`` row by row (row ``t`` after its last read). Two time steps per pass where
+    no ``dk`` row is needed (no learnable surrogate parameter; PLIF down to t = 2, then single
+    steps with a ``dk`` row). Four loop variants in all (:func:`_reverse_loop`). ``code`` (the
+    surrogate) is a compile-time constant: one entry point per surrogate (:data:`_BACKWARD`), so
+    numba compiles the loops of the surrogates in use only."""
     T, N = h.shape
     vr, thr, a, cx, cv = p[1], p[2], p[3], p[4], p[5]
-    one, zero = c[ONE], c[ZERO]
+    zero = c[ZERO]
     k = sur_consts(c)
     decay, hard, ge = f[1] != 0, f[2] != 0, f[3] == 0
-    detach, code, need_k, need_a = f[4] != 0, f[5], f[6] != 0, f[7] != 0
+    detach, need_k, need_a = f[4] != 0, f[6] != 0, f[7] != 0
     sc = scratch(4, bs, h.dtype)
     gv, acc_k, acc_a, dk = sc[0, :bs], sc[1, :bs], sc[2, :bs], sc[3, :bs]
     dk[:] = zero
@@ -207,19 +223,31 @@ def _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma
         acc_k[:] = zero
         acc_a[:] = zero
         v0b = v0[lo:hi] if need_k else v0[:0]
-        for t in range(T - 1, -1, -1):
-            ht = h[t, lo:hi]
+        t = T - 1
+        while t >= 0:
+            ht, g1 = h[t, lo:hi], gs[t, lo:hi]
             hp = h[t - 1, lo:hi] if t > 0 else ht
-            mode = 1 if need_a else 0
-            if need_k and t > 0 and not need_a:
-                mode = 2  # dH/dk fused into the loop
-            elif need_k:  # dH/dk * k (decay_input) or dH/dk into dk: V[t-1] from H[t-1] or v0
-                for i in range(n):
-                    vq = _fire(hp[i], vr, thr, hard, ge)[1] if t > 0 else v0b[i]
-                    dk[i] = (ht[i] - vq) if decay else (vr - vq)
-                mode = 1
-            _reverse(ht, hp, gs[t, lo:hi], gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
-                     one, zero, hard, ge, detach, decay, a, k, code, mode)
+            g0 = gs[t - 1, lo:hi] if t > 0 else g1
+            if not (need_k or need_a):  # no parameter gradient: pairs (t, t - 1)
+                if t > 0:
+                    _reverse_loop(ht, hp, ht, g1, g0, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
+                                  zero, hard, ge, detach, decay, a, k, code, 0, True)
+                else:
+                    _reverse_loop(ht, hp, ht, g1, g0, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv,
+                                  zero, hard, ge, detach, decay, a, k, code, 0, False)
+                t -= 2
+            elif not need_a and t >= 2:  # PLIF: dH/dk fused in, pairs (t, t - 1) down to (2, 1)
+                _reverse_loop(ht, hp, h[t - 2, lo:hi], g1, g0, gv, dk, acc_k, acc_a, n, vr, thr,
+                              cx, cv, zero, hard, ge, detach, decay, a, k, code, 2, True)
+                t -= 2
+            else:  # single steps with a dk row: dH/dk from V[t-1] (from H[t-1], or v0 at t = 0)
+                if need_k:
+                    for i in range(n):
+                        vq = _fire(hp[i], vr, thr, hard, ge)[1] if t > 0 else v0b[i]
+                        dk[i] = (ht[i] - vq) if decay else (vr - vq)
+                _reverse_loop(ht, hp, ht, g1, g0, gv, dk, acc_k, acc_a, n, vr, thr, cx, cv, zero,
+                              hard, ge, detach, decay, a, k, code, 1, False)
+                t -= 1
         gv0[lo:hi] = gv[:n]
         tk = 0.0
         ta = 0.0
@@ -228,6 +256,35 @@ def _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma
             ta += acc_a[i]
         kpart[b] = tk
         apart[b] = ta
+
+
+# one compiled entry point per surrogate: numba compiles only the surrogates in use
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_sigmoid(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, SIGMOID)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_atan(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, ATAN)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_rectangle(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, RECTANGLE)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_gaussian(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, GAUSSIAN)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _backward_triangle(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c):  # pragma: no cover
+    _backward(b0, b1, bs, h, gs, v0, gvT, gv0, kpart, apart, p, f, c, TRIANGLE)
+
+_BACKWARD = {SIGMOID: _backward_sigmoid, ATAN: _backward_atan, RECTANGLE: _backward_rectangle,
+             GAUSSIAN: _backward_gaussian, TRIANGLE: _backward_triangle}
 
 
 def _flags(*values: int) -> np.ndarray:
@@ -296,8 +353,8 @@ class _LIFFunction(torch.autograd.Function):
         gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
         kpart = np.zeros(nblocks)
         apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), v0.numpy(), gv.numpy(),
-                   gv0.numpy(), kpart, apart, p, f, consts(dt))
+        run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), v0.numpy(),
+                   gv.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
         gk = ga = None
         if need_k:
             total = kpart.sum() / leak if cfg.decay_input else kpart.sum()
