@@ -19,7 +19,9 @@ Overwriting is safe when both hold:
    ``TensorImpl`` use count and its storage use count are no higher than those of a private saved
    tensor, measured once with a probe ``Function`` (:func:`_baseline`).
 
-Otherwise :func:`grad_buffer` returns a copy, and the saved tensor stays as it was.
+Otherwise :func:`grad_buffer` returns a copy, and the saved tensor stays as it was. (The call
+that compiles a kernel can take the copy path too: numba's compiler may hold references to that
+call's arrays until Python's cycle collector runs.)
 """
 from __future__ import annotations
 
