@@ -17,7 +17,8 @@ are bit-identical. Backward, in reverse time, with ``gV`` the gradient reaching 
     PLIF: dL/dk += gH * (H - V[t-1]) / k  (decay_input)  or  gH * (vr - V[t-1])
 
 Work is split into blocks of contiguous neurons; each block keeps its state in a small local array
-and loops over time outside, neurons inside (SIMD). The forward reads ``X`` and writes ``S``, and
+and loops over time outside (two steps per pass, the state in a register between them), neurons
+inside (SIMD). The forward reads ``X`` and writes ``S``, and
 when a gradient is needed also ``H``, the only tensor saved for backward (the input ``X`` is not
 kept; ``S`` and ``V[t-1]`` follow from ``H``), and the backward writes ``dL/dX`` over it
 (``_inplace.py``). Recomputing ``H`` in backward from a saved ``X``
