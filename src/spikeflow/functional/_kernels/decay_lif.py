@@ -204,6 +204,7 @@ def _backward_gaussian(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: 
 def _backward_triangle(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c):  # pragma: no cover
     _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, TRIANGLE)
 
+
 _BACKWARD = {SIGMOID: _backward_sigmoid, ATAN: _backward_atan, RECTANGLE: _backward_rectangle,
              GAUSSIAN: _backward_gaussian, TRIANGLE: _backward_triangle}
 
