@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import spikeflow as sf
-from spikeflow.functional._kernels import _inplace
+from spikeflow.ops._cpu import _inplace
 
 NEURONS = {
     "LIF": lambda: sf.neurons.LIF(tau=2.0, backend="fused"),

@@ -1,7 +1,7 @@
 """Cached numba kernels are dropped when a source they inline changes."""
 from pathlib import Path
 
-from spikeflow.functional._kernels import _cache
+from spikeflow.ops._cpu import _cache
 
 
 def _fill(cache: Path) -> list[Path]:

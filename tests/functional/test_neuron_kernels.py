@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spikeflow.functional import surrogate as S
-from spikeflow.functional._kernels import _blocks, _runtime
+from spikeflow.ops._cpu import _blocks, _runtime
 from spikeflow.functional.decay_lif import decay_lif
 from spikeflow.functional.iir_neuron import iir_neuron
 from spikeflow.functional.lif import IF_MODE, LIF_MODE, PLIF_MODE, _run as lif_run
@@ -233,7 +233,7 @@ def test_non_cpu_tensors_fall_back_to_the_reference_loop_with_one_warning():
 
 @pytest.mark.parametrize("enabled", ["1", "0"])
 def test_large_outputs_on_huge_pages_are_ordinary_tensors(monkeypatch, enabled):
-    from spikeflow.functional._kernels import _alloc
+    from spikeflow.ops._cpu import _alloc
 
     monkeypatch.setenv("SPIKEFLOW_HUGEPAGES", enabled)
     _alloc._madvise.cache_clear()
@@ -253,7 +253,7 @@ def test_large_outputs_on_huge_pages_are_ordinary_tensors(monkeypatch, enabled):
 
 
 def test_output_buffers_are_reused_only_when_unreferenced():
-    from spikeflow.functional._kernels import _alloc
+    from spikeflow.ops._cpu import _alloc
 
     if not _alloc.hugepages_enabled():
         pytest.skip("huge-page buffers (and their cache) are off on this machine")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeflow.functional import synapse as F
-from spikeflow.functional._kernels import synapse as K
+from spikeflow.ops._cpu import synapse as K
 
 pytestmark = pytest.mark.skipif(not K.AVAILABLE, reason="numba not installed")
 DT = torch.float64
@@ -76,7 +76,7 @@ def test_low_pass_fused_matches_reference_without_saving_unneeded_tensors():
 def test_readout_fused_matches_reference():
     x = torch.rand(30, 2, 5, dtype=DT, requires_grad=True)
     m0, s0 = torch.rand(2, 5, dtype=DT), torch.rand(2, 5, dtype=DT)
-    out, m_seq, s_seq = K.dual_exp_readout_fused(x, 8.0, 2.0, m0, s0)
+    out, m_seq, s_seq = K.dual_exp_readout_fused(x, 8.0, 2.0, F.readout_gain(8.0, 2.0), m0, s0)
     ref, state = F.dual_exp_readout(x, 8.0, 2.0, F.ReadoutState(m0, s0))
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(m_seq[-1], state.m, rtol=1e-12, atol=1e-12)

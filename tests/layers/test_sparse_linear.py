@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import spikeflow.layers.sparse_linear as sl
-from spikeflow.functional._kernels.sparse_linear import count_rows
+from spikeflow.ops._cpu.sparse_linear import count_rows
 from spikeflow.layers import SparseLinear
 from spikeflow.metrics import SpikeRecorder, count_synops
 from spikeflow.neurons import LIF

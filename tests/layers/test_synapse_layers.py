@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spikeflow.functional import synapse as F
-from spikeflow.functional._kernels import synapse as K
+from spikeflow.ops._cpu import synapse as K
 from spikeflow.layers import DualExpReadout, DualExpSynapse, LowPassSynapse, StatefulFilter
 from spikeflow.neurons.base import BaseNeuron
 

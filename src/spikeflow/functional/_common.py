@@ -1,27 +1,14 @@
 """Small helpers shared by the neuron dynamics in ``functional/``."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
-import numpy as np
 import torch
 from torch import Tensor
 
+from spikeflow.ops import zeros
+
 __all__ = ["initial_state", "param_value", "StepLayout", "zeros"]
-
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-
-
-def zeros(shape: Sequence[int], dtype: torch.dtype, device: Union[str, torch.device] = "cpu") -> Tensor:
-    """``torch.zeros`` that, for CPU float32/float64, comes from numpy's ``calloc`` instead.
-
-    torch fills large tensors in an OpenMP parallel region; its worker threads then spin for a
-    millisecond or two on the cores that a fused kernel is about to use (measured: the LIF forward
-    at T=32 took 5.0 instead of 2.7 ms on 2 threads). Zero pages from ``calloc`` need no fill.
-    """
-    if torch.device(device).type == "cpu" and dtype in _NUMPY_DTYPES:
-        return torch.from_numpy(np.zeros(tuple(shape), dtype=_NUMPY_DTYPES[dtype]))
-    return torch.zeros(tuple(shape), dtype=dtype, device=device)
 
 
 def initial_state(x: Tensor, state: Optional[Tensor], name: str) -> Tensor:

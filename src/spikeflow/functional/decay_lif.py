@@ -7,7 +7,7 @@ With ``v`` the membrane after the previous reset (rest = 0)::
     v    = u[t] * (1 - s[t])          (the reset path is differentiated unless detach_reset)
 
 Defaults: decay 0.3, threshold 0.3, rectangle surrogate of width 0.5 (lens 0.25, height 2).
-``backend="auto"`` runs the fused CPU kernel (``functional/_kernels/decay_lif.py``) for
+``backend="auto"`` runs the fused CPU kernel (``ops/_cpu/decay_lif.py``) for
 float32/float64 CPU tensors; ``"reference"`` runs :func:`decay_lif_reference`, the oracle.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.functional._kernels._runtime import use_fused
+from spikeflow.ops._cpu._runtime import use_fused
 from spikeflow.functional.surrogate import RECTANGLE, SurrogateSpec, spike
 
 __all__ = ["decay_lif", "decay_lif_reference"]
@@ -49,7 +49,7 @@ def decay_lif(x: Tensor, v: Optional[Tensor] = None, *, decay: float = 0.3, v_th
     if not use_fused(backend, x, "DecayLIF"):
         return decay_lif_reference(x, v, decay=decay, v_threshold=v_threshold,
                                    detach_reset=detach_reset, surrogate=surrogate, strict=strict)
-    from spikeflow.functional._kernels.decay_lif import DecayLIFConfig, decay_lif_fused
+    from spikeflow.ops._cpu.decay_lif import DecayLIFConfig, decay_lif_fused
 
     cfg = DecayLIFConfig(float(decay), float(v_threshold), bool(strict), bool(detach_reset),
                          int(surrogate.code))

@@ -8,7 +8,7 @@ State ``(v, r)``, rest = 0; ``a = exp(-1/tau_m)``; ``m = a`` with ``membrane_fil
     r[t] = a * r[t-1] + reset_v * s[t]    (a decaying inhibitory reset trace, differentiated)
 
 Default surrogate: Gaussian pdf with sigma 0.4 centred on the threshold. ``backend="auto"`` runs
-the fused CPU kernel (``functional/_kernels/iir_neuron.py``) for float32/float64 CPU tensors;
+the fused CPU kernel (``ops/_cpu/iir_neuron.py``) for float32/float64 CPU tensors;
 ``"reference"`` runs :func:`iir_neuron_reference`, the oracle.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.functional._kernels._runtime import use_fused
+from spikeflow.ops._cpu._runtime import use_fused
 from spikeflow.functional.surrogate import GAUSSIAN, SurrogateSpec, spike
 
 __all__ = ["iir_neuron", "iir_neuron_reference", "iir_coefficients"]
@@ -61,7 +61,7 @@ def iir_neuron(x: Tensor, v: Optional[Tensor] = None, r: Optional[Tensor] = None
     if not use_fused(backend, x, "IIRNeuron"):
         return iir_neuron_reference(x, v, r, m=m, a=a, v_threshold=v_threshold, reset_v=reset_v,
                                     detach_reset=detach_reset, surrogate=surrogate, strict=strict)
-    from spikeflow.functional._kernels.iir_neuron import IIRConfig, iir_neuron_fused
+    from spikeflow.ops._cpu.iir_neuron import IIRConfig, iir_neuron_fused
 
     cfg = IIRConfig(m, a, float(v_threshold), float(reset_v), bool(strict), bool(detach_reset),
                     int(surrogate.code))

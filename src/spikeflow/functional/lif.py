@@ -14,7 +14,7 @@ For an input ``x [T, ...]`` and membrane ``v [...]`` (rest = 0), each step::
 ``surrogate`` (:class:`~spikeflow.functional.surrogate.SurrogateSpec`). Fang et al., "Incorporating
 learnable membrane time constant to enhance learning of spiking neural networks", ICCV 2021.
 
-``backend="auto"`` runs the fused CPU kernel (``functional/_kernels/lif.py``) for float32/float64
+``backend="auto"`` runs the fused CPU kernel (``ops/_cpu/lif.py``) for float32/float64
 CPU tensors and the reference loop otherwise; ``"reference"`` always runs the loop (the oracle).
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.functional._kernels._runtime import use_fused
+from spikeflow.ops._cpu._runtime import use_fused
 from spikeflow.functional.surrogate import SIGMOID, SurrogateSpec, spike
 
 __all__ = ["lif", "plif", "integrate_fire", "lif_reference", "IF_MODE", "LIF_MODE", "PLIF_MODE"]
@@ -68,7 +68,7 @@ def _run(x: Tensor, v: Optional[Tensor], mode: int, leak: Union[float, Tensor], 
         return lif_reference(x, v, mode=mode, leak=leak, v_threshold=v_threshold, v_reset=v_reset,
                              decay_input=decay_input, detach_reset=detach_reset,
                              surrogate=surrogate, strict=strict)
-    from spikeflow.functional._kernels.lif import LIFConfig, lif_fused
+    from spikeflow.ops._cpu.lif import LIFConfig, lif_fused
 
     cfg = LIFConfig(mode, float(leak) if mode == LIF_MODE else 1.0,
                     0.0 if v_reset is None else float(v_reset), float(v_threshold),

@@ -21,7 +21,7 @@ triangle     width  max(0, width - abs(z)) / width^2                     piecewi
 pdf centred on the threshold; ``atan`` and ``sigmoid`` are SpikingJelly's (PLIF: ATan alpha=2);
 ``triangle`` has support ``abs(z) < width`` and peak ``1/width`` (area 1).
 
-The fused kernels (``functional/_kernels``) use the same integer codes and formulas.
+The fused kernels (``ops/_cpu``) use the same integer codes and formulas.
 """
 from __future__ import annotations
 
@@ -31,16 +31,14 @@ from typing import NamedTuple, Union
 import torch
 from torch import Tensor
 
+from spikeflow.ops.codes import ATAN, CODES, GAUSSIAN, NAMES, RECTANGLE, SIGMOID, TRIANGLE
+
 __all__ = [
     "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES",
     "SurrogateSpec", "heaviside", "derivative", "derivative_param", "primitive",
     "SpikeFunction", "spike",
 ]
 
-SIGMOID, ATAN, RECTANGLE, GAUSSIAN, TRIANGLE = 0, 1, 2, 3, 4
-CODES = {"sigmoid": SIGMOID, "atan": ATAN, "rectangle": RECTANGLE, "gaussian": GAUSSIAN,
-         "triangle": TRIANGLE}
-NAMES = {code: name for name, code in CODES.items()}
 
 Param = Union[float, Tensor]
 

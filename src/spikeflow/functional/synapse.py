@@ -18,7 +18,7 @@ broadcast against one step ``x[t]``, so per-element coefficients have the featur
 
   so that the continuous-time peak response to one spike is exactly 1.
 
-Time constants are in steps. The fused CPU kernels in ``functional/_kernels/synapse.py`` compute the same
+Time constants are in steps. The fused CPU kernels in ``ops/_cpu/synapse.py`` compute the same
 functions and are tested against these loops.
 """
 from __future__ import annotations

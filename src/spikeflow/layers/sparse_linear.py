@@ -5,7 +5,7 @@ most of its work multiplying zeros. :class:`SparseLinear` is a subclass of ``nn.
 parameters, ``state_dict`` keys and hooks; ``isinstance(m, nn.Linear)`` holds) whose forward, for a
 float32/float64 CPU input whose fraction of non-zeros is below :attr:`SparseLinear.threshold`,
 builds a CSR of the input and sums only the weight rows of the non-zeros (numba kernels in
-:mod:`spikeflow.functional._kernels.sparse_linear`). Backward keeps only that CSR (int32 column
+:mod:`spikeflow.ops._cpu.sparse_linear`). Backward keeps only that CSR (int32 column
 indices and, unless every non-zero is exactly 1.0, the values) instead of the dense input.
 
 Everything else runs ``F.linear`` unchanged: density at or above the threshold, CUDA or other
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from spikeflow.functional._kernels._runtime import NUMBA_AVAILABLE
+from spikeflow.ops._cpu._runtime import NUMBA_AVAILABLE
 
 __all__ = ["SparseLinear", "sparse_linear", "auto_threshold", "DEFAULT_THRESHOLD",
            "SINGLE_THREAD_THRESHOLD", "MIN_ROWS", "MIN_OUT"]
@@ -43,7 +43,7 @@ class _SparseLinearFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Optional[Tensor], counts, binary: bool):  # type: ignore[override]
-        from spikeflow.functional._kernels.sparse_linear import build_forward
+        from spikeflow.ops._cpu.sparse_linear import build_forward
 
         # W^T by numpy, not torch: a torch copy runs an OpenMP region whose threads then spin on
         # the cores the numba kernel is about to use (the same holds for the backward's order)
@@ -62,7 +62,7 @@ class _SparseLinearFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, gy: Tensor):  # type: ignore[override]
-        from spikeflow.functional._kernels.sparse_linear import CSR, grad_weight_t
+        from spikeflow.ops._cpu.sparse_linear import CSR, grad_weight_t
 
         rowptr, idx, val, weight = ctx.saved_tensors
         gy = gy.contiguous()
@@ -124,7 +124,7 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor] = None,
         return F.linear(x, weight, bias)  # F.linear raises the usual shape errors
     if x.numel() // K < min_rows:
         return F.linear(x, weight, bias)
-    from spikeflow.functional._kernels.sparse_linear import count_rows
+    from spikeflow.ops._cpu.sparse_linear import count_rows
 
     x2 = x.reshape(-1, K).contiguous()
     counts, binary = count_rows(x2)

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from spikeflow.functional._kernels import synapse as _kernels
+from spikeflow.ops._cpu import synapse as _kernels
 
 __all__ = ["StatefulFilter", "BACKENDS"]
 

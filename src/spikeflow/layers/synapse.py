@@ -9,7 +9,7 @@
 All map ``[T, B, *shape] -> [T, B, *shape]`` and follow :class:`~spikeflow.layers.stateful.StatefulFilter`
 (explicit ``run(x, state)``, rest on every ``forward``, opt-in ``persistent``). Equations and the
 reference loops are in :mod:`spikeflow.functional.synapse`; the fused kernels in
-``functional/_kernels/synapse.py``.
+``ops/_cpu/synapse.py``.
 
 >>> import torch
 >>> syn = DualExpSynapse((3,), tau_m=4.0, tau_s=1.0)
@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from spikeflow.functional import synapse as F
-from spikeflow.functional._kernels import synapse as K
+from spikeflow.ops._cpu import synapse as K
 from spikeflow.layers.stateful import StatefulFilter
 
 __all__ = ["DualExpSynapse", "LowPassSynapse", "DualExpReadout"]
@@ -169,7 +169,7 @@ class DualExpReadout(StatefulFilter):
         if state is not None:
             F.check_state(state, x, 2)
         m, s = (None, None) if state is None else state
-        out, m_seq, s_seq = K.dual_exp_readout_fused(x, self.tau_m, self.tau_s, m, s)
+        out, m_seq, s_seq = K.dual_exp_readout_fused(x, self.tau_m, self.tau_s, self.v0, m, s)
         return out, F.ReadoutState(m_seq[-1], s_seq[-1])
 
     def extra_repr(self) -> str:

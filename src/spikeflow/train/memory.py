@@ -35,7 +35,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spikeflow.functional._kernels._runtime import run_blocks
+from spikeflow.ops._cpu._runtime import run_blocks
 
 MIN_ELEMENTS = 8192        # smaller tensors are not worth a kernel call
 BLOCK_BYTES = 1 << 12      # packed bytes per work block (32768 elements)

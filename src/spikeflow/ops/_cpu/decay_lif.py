@@ -24,13 +24,13 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from spikeflow.functional._common import zeros as _zeros
-from spikeflow.functional._kernels._alloc import empty_like
-from spikeflow.functional._kernels._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
+from spikeflow.ops._cpu._alloc import zeros as _zeros
+from spikeflow.ops._cpu._alloc import empty_like
+from spikeflow.ops._cpu._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     sur_consts, surrogate)
-from spikeflow.functional._kernels._inplace import grad_buffer
-from spikeflow.functional._kernels._runtime import block_size, run_blocks
-from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
+from spikeflow.ops._cpu._inplace import grad_buffer
+from spikeflow.ops._cpu._runtime import block_size, run_blocks
+from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 __all__ = ["DecayLIFConfig", "decay_lif_fused"]
 

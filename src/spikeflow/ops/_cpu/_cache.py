@@ -15,7 +15,7 @@ from pathlib import Path
 __all__ = ["drop_stale_caches", "inlined_sources_digest"]
 
 HERE = Path(__file__).resolve().parent
-INLINED = (HERE / "_blocks.py", HERE.parent / "surrogate.py")
+INLINED = (HERE / "_blocks.py", HERE.parent / "codes.py")
 STAMP = "inlined-sources.sha256"
 
 

@@ -27,7 +27,7 @@ import os
 import sys
 import threading
 from functools import lru_cache
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -105,3 +105,18 @@ _UNUSED_REFS = _count_unused_refs()
 def empty_like(t: Tensor) -> Tensor:
     """:func:`empty` with the shape and dtype of ``t`` (contiguous, CPU)."""
     return empty(t.shape, t.dtype)
+
+
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def zeros(shape: Sequence[int], dtype: torch.dtype, device: Union[str, torch.device] = "cpu") -> Tensor:
+    """``torch.zeros`` that, for CPU float32/float64, comes from numpy's ``calloc`` instead.
+
+    torch fills large tensors in an OpenMP parallel region; its worker threads then spin for a
+    millisecond or two on the cores that a fused kernel is about to use (measured: the LIF forward
+    at T=32 took 5.0 instead of 2.7 ms on 2 threads). Zero pages from ``calloc`` need no fill.
+    """
+    if torch.device(device).type == "cpu" and dtype in _NUMPY_DTYPES:
+        return torch.from_numpy(np.zeros(tuple(shape), dtype=_NUMPY_DTYPES[dtype]))
+    return torch.zeros(tuple(shape), dtype=dtype, device=device)

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from spikeflow.functional.surrogate import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
+from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 __all__ = ["GRAD_MATH", "consts", "expneg", "exp_neg", "pow2", "scratch", "sur_consts", "surrogate",
            "surrogate_block", "ONE", "ZERO", "HALF"]

@@ -28,7 +28,6 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from spikeflow.functional.synapse import readout_gain
 
 try:  # numba is a hard dependency, but keep the reference path usable without it
     import numba
@@ -212,10 +211,10 @@ def low_pass_fused(x: Tensor, a: Tensor | float, psp: Optional[Tensor] = None) -
 
 
 def dual_exp_readout_fused(
-    x: Tensor, tau_m: float, tau_s: float, m: Optional[Tensor] = None, s: Optional[Tensor] = None
+    x: Tensor, tau_m: float, tau_s: float, v0: float, m: Optional[Tensor] = None,
+    s: Optional[Tensor] = None
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Fused read-out filter: returns ``(out, m, s)`` with ``m``, ``s`` the full traces."""
-    v0 = readout_gain(tau_m, tau_s)
     m_seq = low_pass_fused(x, math.exp(-1.0 / tau_m), m)
     s_seq = low_pass_fused(x, math.exp(-1.0 / tau_s), s)
     return (m_seq - s_seq) * v0, m_seq, s_seq

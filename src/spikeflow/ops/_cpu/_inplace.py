@@ -31,7 +31,7 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from spikeflow.functional._kernels._alloc import empty_like
+from spikeflow.ops._cpu._alloc import empty_like
 
 __all__ = ["grad_buffer", "graph_kept"]
 

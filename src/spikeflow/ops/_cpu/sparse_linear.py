@@ -30,7 +30,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spikeflow.functional._kernels._runtime import run_blocks
+from spikeflow.ops._cpu._runtime import run_blocks
 
 __all__ = ["CSR", "count_rows", "build_forward", "grad_weight_t", "ROWS", "CHUNK"]
 

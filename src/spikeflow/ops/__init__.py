@@ -1,0 +1,14 @@
+"""spikeflow.ops: the kernel boundary (see docs/ops.md).
+
+Every fused multi-step computation is a ``torch.library`` custom operator ``spikeflow::NAME``
+with a reference implementation (plain torch: the oracle, and what export decomposes to), a CPU
+implementation (numba), a CUDA implementation (Triton), a fake implementation (compile/export)
+and its fused backward. Device/dtype dispatch lives here and nowhere else; only this package
+imports numba and triton, and nothing above it imports its private modules.
+"""
+from __future__ import annotations
+
+from spikeflow.ops._cpu._alloc import zeros
+from spikeflow.ops.codes import ATAN, CODES, GAUSSIAN, NAMES, RECTANGLE, SIGMOID, TRIANGLE
+
+__all__ = ["zeros", "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES"]
