@@ -1,0 +1,1 @@
+"""spikeflow.ops._triton: the Triton kernels behind the CUDA implementations of the ops (private)."""
