@@ -34,8 +34,7 @@ def _reference_grads(kind, x, grad):
 def _saved_ptr(out):
     """data_ptr of the [T, N] tensor the fused Function saved (no reference kept)."""
     node = out.grad_fn
-    while type(node).__name__ not in {"_LIFFunctionBackward", "_DecayLIFFunctionBackward",
-                                      "_IIRFunctionBackward"}:
+    while type(node).__name__ not in {"_EagerBackward"}:
         node = node.next_functions[0][0]
     return node.saved_tensors[0].data_ptr()
 

@@ -209,26 +209,29 @@ def test_backend_errors_and_fallbacks():
         lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "LIF")
     with pytest.raises(ValueError, match="backend"):
         lif_run(x.float(), None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "cuda", "LIF")
-    with pytest.warns(RuntimeWarning, match="reference loop"):
-        _runtime._warned.discard("LIF16:the fused LIF16 kernel supports float32/float64 (got torch.float16)")
-        assert not _runtime.use_fused("auto", x, "LIF16")
+    from spikeflow import ops
+
+    assert ops.use_fused("auto", x, "LIF16")  # the op runs its reference implementation
+    assert ops.fused_problem(x) == "the CPU kernels take float32/float64 tensors (got torch.float16)"
+    s, _ = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIF")
+    ref, _ = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "reference", "LIF")
+    assert s.dtype == torch.float16 and s.shape == ref.shape
     with pytest.raises(ValueError, match="v must have the shape"):
         lif_run(x.float(), torch.zeros(3), LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "t")
 
 
-def test_non_cpu_tensors_fall_back_to_the_reference_loop_with_one_warning():
-    x = torch.empty(3, 2, 4, device="meta")  # stands in for CUDA: any non-CPU device
+def test_devices_without_a_fused_kernel_run_the_ops_reference_implementation():
+    from spikeflow.ops import BackendError
+
+    x = torch.empty(3, 2, 4, device="meta")  # any device without a fused kernel
     spec = S.SurrogateSpec(S.SIGMOID, 4.0)
-    with pytest.raises(RuntimeError, match="CPU only"):
+    with pytest.raises(BackendError, match="no fused kernel for meta tensors"):
         lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "fused", "LIFmeta")
-    _runtime._warned.clear()
-    with pytest.warns(RuntimeWarning, match="CPU only"):
-        s, v = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIFmeta")
-    assert s.shape == x.shape and s.device.type == "meta" and v.shape == (2, 4)
     import warnings
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the second call is silent
-        lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIFmeta")
+        warnings.simplefilter("error")  # "auto" takes the op's reference implementation silently
+        s, v = lif_run(x, None, LIF_MODE, 2.0, 1.0, 0.0, True, False, spec, False, "auto", "LIFmeta")
+    assert s.shape == x.shape and s.device.type == "meta" and v.shape == (2, 4)
 
 
 @pytest.mark.parametrize("enabled", ["1", "0"])

@@ -26,6 +26,6 @@ def test_main_returns_rows_and_fused_memory_is_below_half_the_reference(bench, c
         assert fused["T"] == 4 and fused["ms"] > 0 and fused["median_ms"] >= fused["ms"]
         assert fused["saved_mb"] <= 0.5 * ref["saved_mb"]
         # the fused path saves the membrane before the spike [T, N] only (PLIF: plus the initial
-        # state [N] and sigmoid(w), 4 bytes)
+        # state [N]), and two 0-dim parameters (k, the surrogate's alpha: <= 16 bytes)
         expected = (4 + (kind == "PLIF")) * 2 * 3000 * 4
-        assert fused["saved_mb"] * 2**20 == pytest.approx(expected, abs=8)
+        assert 0 <= fused["saved_mb"] * 2**20 - expected <= 16

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from spikeflow.ops import zeros
 
-__all__ = ["initial_state", "param_value", "StepLayout", "zeros"]
+__all__ = ["initial_state", "StepLayout", "zeros"]
 
 
 def initial_state(x: Tensor, state: Optional[Tensor], name: str) -> Tensor:
@@ -21,13 +21,6 @@ def initial_state(x: Tensor, state: Optional[Tensor], name: str) -> Tensor:
         raise ValueError(f"{name} must have the shape of one step of x, {tuple(x.shape[1:])}, "
                          f"got {tuple(state.shape)}")
     return state.to(x.dtype)
-
-
-def param_value(p: Union[float, Tensor]) -> tuple[Optional[Tensor], float]:
-    """``(tensor or None, float value)`` of a surrogate parameter."""
-    if isinstance(p, Tensor):
-        return p, float(p.detach())
-    return None, float(p)
 
 
 class StepLayout:

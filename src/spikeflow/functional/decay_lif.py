@@ -7,8 +7,8 @@ With ``v`` the membrane after the previous reset (rest = 0)::
     v    = u[t] * (1 - s[t])          (the reset path is differentiated unless detach_reset)
 
 Defaults: decay 0.3, threshold 0.3, rectangle surrogate of width 0.5 (lens 0.25, height 2).
-``backend="auto"`` runs the fused CPU kernel (``ops/_cpu/decay_lif.py``) for
-float32/float64 CPU tensors; ``"reference"`` runs :func:`decay_lif_reference`, the oracle.
+``backend="auto"``/``"fused"`` run the op ``spikeflow::decay_lif`` (:mod:`spikeflow.ops.decay_lif`:
+numba on CPU, Triton on CUDA); ``"reference"`` runs :func:`decay_lif_reference`, the oracle.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.ops._cpu._runtime import use_fused
+from spikeflow import ops
+from spikeflow.functional._common import StepLayout, initial_state
 from spikeflow.functional.surrogate import RECTANGLE, SurrogateSpec, spike
 
 __all__ = ["decay_lif", "decay_lif_reference"]
@@ -46,14 +46,11 @@ def decay_lif(x: Tensor, v: Optional[Tensor] = None, *, decay: float = 0.3, v_th
     v = initial_state(x, v, "v")
     if x.shape[0] == 0:
         return torch.zeros_like(x), v
-    if not use_fused(backend, x, "DecayLIF"):
+    if not ops.use_fused(backend, x, "DecayLIF"):
         return decay_lif_reference(x, v, decay=decay, v_threshold=v_threshold,
                                    detach_reset=detach_reset, surrogate=surrogate, strict=strict)
-    from spikeflow.ops._cpu.decay_lif import DecayLIFConfig, decay_lif_fused
-
-    cfg = DecayLIFConfig(float(decay), float(v_threshold), bool(strict), bool(detach_reset),
-                         int(surrogate.code))
-    alpha, a = param_value(surrogate.param)
     lay = StepLayout(x)
-    s, v_final = decay_lif_fused(lay.flat(x), lay.flat_state(v), cfg, alpha=alpha, a=a)
+    s, v_final = ops.decay_lif(lay.flat(x), lay.flat_state(v), decay=decay, v_threshold=v_threshold,
+                               detach_reset=detach_reset, strict=strict,
+                               surrogate=int(surrogate.code), alpha=surrogate.param)
     return lay.unflat(s), lay.unflat_state(v_final)

@@ -7,9 +7,9 @@ State ``(v, r)``, rest = 0; ``a = exp(-1/tau_m)``; ``m = a`` with ``membrane_fil
     s[t] = H(v[t] - v_threshold)          (v > thr when strict, the snn-iir default)
     r[t] = a * r[t-1] + reset_v * s[t]    (a decaying inhibitory reset trace, differentiated)
 
-Default surrogate: Gaussian pdf with sigma 0.4 centred on the threshold. ``backend="auto"`` runs
-the fused CPU kernel (``ops/_cpu/iir_neuron.py``) for float32/float64 CPU tensors;
-``"reference"`` runs :func:`iir_neuron_reference`, the oracle.
+Default surrogate: Gaussian pdf with sigma 0.4 centred on the threshold. ``backend="auto"``/``"fused"``
+run the op ``spikeflow::iir_neuron`` (:mod:`spikeflow.ops.iir_neuron`: numba on CPU, Triton on
+CUDA); ``"reference"`` runs :func:`iir_neuron_reference`, the oracle.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from typing import Optional
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.ops._cpu._runtime import use_fused
+from spikeflow import ops
+from spikeflow.functional._common import StepLayout, initial_state
 from spikeflow.functional.surrogate import GAUSSIAN, SurrogateSpec, spike
 
 __all__ = ["iir_neuron", "iir_neuron_reference", "iir_coefficients"]
@@ -58,15 +58,12 @@ def iir_neuron(x: Tensor, v: Optional[Tensor] = None, r: Optional[Tensor] = None
     if x.shape[0] == 0:
         return torch.zeros_like(x), v, r
     m, a = iir_coefficients(tau_m, membrane_filter)
-    if not use_fused(backend, x, "IIRNeuron"):
+    if not ops.use_fused(backend, x, "IIRNeuron"):
         return iir_neuron_reference(x, v, r, m=m, a=a, v_threshold=v_threshold, reset_v=reset_v,
                                     detach_reset=detach_reset, surrogate=surrogate, strict=strict)
-    from spikeflow.ops._cpu.iir_neuron import IIRConfig, iir_neuron_fused
-
-    cfg = IIRConfig(m, a, float(v_threshold), float(reset_v), bool(strict), bool(detach_reset),
-                    int(surrogate.code))
-    alpha, sa = param_value(surrogate.param)
     lay = StepLayout(x)
-    s, v_final, r_final = iir_neuron_fused(lay.flat(x), lay.flat_state(v), lay.flat_state(r), cfg,
-                                           alpha=alpha, sa=sa)
+    s, v_final, r_final = ops.iir_neuron(lay.flat(x), lay.flat_state(v), lay.flat_state(r), m=m,
+                                         a=a, v_threshold=v_threshold, reset_v=reset_v,
+                                         detach_reset=detach_reset, strict=strict,
+                                         surrogate=int(surrogate.code), alpha=surrogate.param)
     return lay.unflat(s), lay.unflat_state(v_final), lay.unflat_state(r_final)

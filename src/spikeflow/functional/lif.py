@@ -14,8 +14,8 @@ For an input ``x [T, ...]`` and membrane ``v [...]`` (rest = 0), each step::
 ``surrogate`` (:class:`~spikeflow.functional.surrogate.SurrogateSpec`). Fang et al., "Incorporating
 learnable membrane time constant to enhance learning of spiking neural networks", ICCV 2021.
 
-``backend="auto"`` runs the fused CPU kernel (``ops/_cpu/lif.py``) for float32/float64
-CPU tensors and the reference loop otherwise; ``"reference"`` always runs the loop (the oracle).
+``backend="auto"``/``"fused"`` run the op ``spikeflow::lif`` (:mod:`spikeflow.ops.lif`: numba on
+CPU, Triton on CUDA); ``"reference"`` runs the loop below with autograd (the oracle).
 """
 from __future__ import annotations
 
@@ -24,13 +24,13 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-from spikeflow.functional._common import StepLayout, initial_state, param_value
-from spikeflow.ops._cpu._runtime import use_fused
+from spikeflow import ops
+from spikeflow.functional._common import StepLayout, initial_state
 from spikeflow.functional.surrogate import SIGMOID, SurrogateSpec, spike
 
 __all__ = ["lif", "plif", "integrate_fire", "lif_reference", "IF_MODE", "LIF_MODE", "PLIF_MODE"]
 
-IF_MODE, LIF_MODE, PLIF_MODE = 0, 1, 2
+IF_MODE, LIF_MODE, PLIF_MODE = ops.IF_MODE, ops.LIF_MODE, ops.PLIF_MODE
 _DEFAULT_SURROGATE = SurrogateSpec(SIGMOID, 4.0)
 
 
@@ -64,20 +64,16 @@ def _run(x: Tensor, v: Optional[Tensor], mode: int, leak: Union[float, Tensor], 
     v = initial_state(x, v, "v")
     if x.shape[0] == 0:
         return torch.zeros_like(x), v
-    if not use_fused(backend, x, what):
+    if not ops.use_fused(backend, x, what):
         return lif_reference(x, v, mode=mode, leak=leak, v_threshold=v_threshold, v_reset=v_reset,
                              decay_input=decay_input, detach_reset=detach_reset,
                              surrogate=surrogate, strict=strict)
-    from spikeflow.ops._cpu.lif import LIFConfig, lif_fused
-
-    cfg = LIFConfig(mode, float(leak) if mode == LIF_MODE else 1.0,
-                    0.0 if v_reset is None else float(v_reset), float(v_threshold),
-                    bool(decay_input), v_reset is not None, bool(strict), bool(detach_reset),
-                    int(surrogate.code))
-    alpha, a = param_value(surrogate.param)
     lay = StepLayout(x)
-    s, v_final = lif_fused(lay.flat(x), lay.flat_state(v), cfg,
-                           k=leak if mode == PLIF_MODE else None, alpha=alpha, a=a)
+    s, v_final = ops.lif(lay.flat(x), lay.flat_state(v), mode=mode,
+                         tau=float(leak) if mode == LIF_MODE else 1.0,
+                         k=leak if mode == PLIF_MODE else None, v_threshold=v_threshold,
+                         v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
+                         strict=strict, surrogate=int(surrogate.code), alpha=surrogate.param)
     return lay.unflat(s), lay.unflat_state(v_final)
 
 

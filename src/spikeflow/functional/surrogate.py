@@ -32,6 +32,8 @@ import torch
 from torch import Tensor
 
 from spikeflow.ops.codes import ATAN, CODES, GAUSSIAN, NAMES, RECTANGLE, SIGMOID, TRIANGLE
+from spikeflow.ops.surrogate_math import check_code as _check_code
+from spikeflow.ops.surrogate_math import derivative, derivative_param
 
 __all__ = [
     "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES",
@@ -51,37 +53,9 @@ class SurrogateSpec(NamedTuple):
     param: Param
 
 
-def _check_code(code: int) -> None:
-    if code not in NAMES:
-        raise ValueError(f"surrogate code must be one of {sorted(NAMES)} ({NAMES}), got {code!r}")
-
-
 def heaviside(z: Tensor, strict: bool = False) -> Tensor:
     """``1`` where ``z >= 0`` (``z > 0`` if ``strict``), else ``0``, in the dtype of ``z``."""
     return (z > 0).to(z.dtype) if strict else (z >= 0).to(z.dtype)
-
-
-def derivative(z: Tensor, code: int, p: Param) -> Tensor:
-    """Surrogate ``dS/dz`` at ``z`` (see the module table)."""
-    _check_code(code)
-    if code == SIGMOID:
-        s = torch.sigmoid(p * z)
-        return p * s * (1 - s)
-    if code == ATAN:
-        w = (math.pi / 2) * p * z
-        return (p / 2) / (1 + w * w)
-    if code == RECTANGLE:
-        inside = (z.abs() < p / 2).to(z.dtype)
-        return inside / p
-    if code == GAUSSIAN:
-        return torch.exp(-(z * z) / (2 * p * p)) / (math.sqrt(2 * math.pi) * p)
-    return torch.clamp(p - z.abs(), min=0) / (p * p)  # TRIANGLE
-
-
-def derivative_param(z: Tensor, code: int, p: Param) -> Tensor:
-    """``dF/dp``: derivative of the primitive with respect to the shape parameter, elementwise."""
-    d = derivative(z, code, p)
-    return (z / p) * d if code in (SIGMOID, ATAN) else -(z / p) * d
 
 
 def primitive(z: Tensor, code: int, p: Param) -> Tensor:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from torch import Tensor
 
-from spikeflow.ops._cpu._runtime import check_backend
+from spikeflow.ops import check_backend
 
 __all__ = ["check_number", "check_compare", "check_backend", "check_input"]
 

@@ -10,5 +10,12 @@ from __future__ import annotations
 
 from spikeflow.ops._cpu._alloc import zeros
 from spikeflow.ops.codes import ATAN, CODES, GAUSSIAN, NAMES, RECTANGLE, SIGMOID, TRIANGLE
+from spikeflow.ops.dispatch import (BACKENDS, BackendError, check_backend, fused_problem,
+                                    use_fused)
+from spikeflow.ops.decay_lif import decay_lif
+from spikeflow.ops.iir_neuron import iir_neuron
+from spikeflow.ops.lif import IF_MODE, LIF_MODE, PLIF_MODE, lif
 
-__all__ = ["zeros", "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES"]
+__all__ = ["zeros", "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES",
+           "BACKENDS", "BackendError", "check_backend", "fused_problem", "use_fused",
+           "lif", "IF_MODE", "LIF_MODE", "PLIF_MODE", "decay_lif", "iir_neuron"]

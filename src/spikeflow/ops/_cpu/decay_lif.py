@@ -16,23 +16,20 @@ backward writes ``dL/dI`` over it (``_inplace.py``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from spikeflow.ops._cpu._alloc import zeros as _zeros
 from spikeflow.ops._cpu._alloc import empty_like
 from spikeflow.ops._cpu._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     sur_consts, surrogate)
-from spikeflow.ops._cpu._inplace import grad_buffer
 from spikeflow.ops._cpu._runtime import block_size, run_blocks
 from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
-__all__ = ["DecayLIFConfig", "decay_lif_fused"]
+__all__ = ["DecayLIFConfig", "forward", "backward"]
 
 
 class DecayLIFConfig(NamedTuple):
@@ -226,52 +223,37 @@ def _forward_np(x: Tensor, v0: Tensor, cfg: DecayLIFConfig,
     return s, vout, (u if keep_u else None)
 
 
-class _DecayLIFFunction(torch.autograd.Function):
-    """Saves only ``U``, written by the forward kernel."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, v0: Tensor, alpha: Optional[Tensor], a: float,  # type: ignore[override]
-                cfg: DecayLIFConfig):
-        s, vout, u = _forward_np(x, v0, cfg, keep_u=True)
-        ctx.save_for_backward(u)
-        ctx.v0_meta = (v0.shape, v0.dtype)
-        ctx.cfg, ctx.a = cfg, a
-        ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
-        ctx.set_materialize_grads(False)
-        return s, vout
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
-        (u,) = ctx.saved_tensors
-        cfg = ctx.cfg
-        T, N = u.shape
-        gs = _zeros(u.shape, u.dtype) if gs is None else gs.contiguous()
-        gv = _zeros(*ctx.v0_meta) if gv is None else gv.contiguous()
-        dt = u.numpy().dtype
-        p = np.array([cfg.decay, cfg.v_threshold, ctx.a], dtype=dt)
-        need_a = ctx.a_meta is not None and ctx.needs_input_grad[2]
-        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
-        bs = block_size(N)
-        nblocks = -(-N // bs)
-        gx = grad_buffer(u)  # U itself unless the graph is retained (see _inplace.py)
-        del u
-        gv0 = torch.empty(ctx.v0_meta[0], dtype=gx.dtype)
-        apart = np.zeros(nblocks)
-        run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(),
-                   gv0.numpy(), apart, p, f, consts(dt))
-        ga = None
-        if need_a:
-            ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
-        return gx, gv0, ga, None, None
+def _cfg(params: Sequence[float], flags: Sequence[int]) -> DecayLIFConfig:
+    decay, thr = params
+    strict, detach, code = flags
+    return DecayLIFConfig(float(decay), float(thr), bool(strict), bool(detach), int(code))
 
 
-def decay_lif_fused(x: Tensor, v0: Tensor, cfg: DecayLIFConfig, alpha: Optional[Tensor] = None,
-                    a: float = 0.5) -> tuple[Tensor, Tensor]:
-    """Fused decay LIF over ``x [T, N]`` from ``v0 [N]``: ``(spikes [T, N], v_final [N])``."""
-    grads = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, v0, alpha))
-    v0 = v0.to(x.dtype).contiguous()
-    if not grads:
-        return _forward_np(x.contiguous(), v0, cfg)[:2]
-    return _DecayLIFFunction.apply(x.contiguous(), v0, alpha, a, cfg)
+def forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Tensor], params: Sequence[float],
+            flags: Sequence[int], keep: bool) -> list[Tensor]:
+    """CPU forward of ``spikeflow::decay_lif``: ``[spikes, v_final, U or [0, N]]`` for contiguous
+    ``x [T, N]``, ``states = [v0]``, ``tparams = [alpha]``."""
+    s, vout, u = _forward_np(x, states[0].to(x.dtype).contiguous(), _cfg(params, flags), keep_u=keep)
+    return [s, vout, u if u is not None else x.new_empty((0, x.shape[1]))]
+
+
+def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence[Tensor],
+             tparams: Sequence[Tensor], params: Sequence[float], flags: Sequence[int],
+             needs: Sequence[bool]) -> list[Tensor]:
+    """CPU backward: overwrites ``gx`` (the saved ``U`` or a copy) with ``dL/dI``; returns
+    ``[dL/dv0, dL/dalpha]``."""
+    cfg = _cfg(params, flags)
+    need_a = bool(needs[0])
+    T, N = gx.shape
+    gs = gs.to(gx.dtype).contiguous()
+    gv = gstates[0].to(gx.dtype).contiguous()
+    dt = gx.numpy().dtype
+    p = np.array([cfg.decay, cfg.v_threshold, float(tparams[0])], dtype=dt)
+    f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
+    bs = block_size(N)
+    nblocks = -(-N // bs)
+    gv0 = torch.empty(N, dtype=gx.dtype)
+    apart = np.zeros(nblocks)
+    run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(),
+               gv0.numpy(), apart, p, f, consts(dt))
+    return [gv0, torch.tensor(apart.sum() if need_a else 0.0, dtype=torch.float64)]

@@ -17,22 +17,19 @@ backward writes ``dL/dI`` over it (``_inplace.py``).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from spikeflow.ops._cpu._alloc import zeros as _zeros
 from spikeflow.ops._cpu._alloc import empty_like
 from spikeflow.ops._cpu._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     surrogate_block)
-from spikeflow.ops._cpu._inplace import grad_buffer
 from spikeflow.ops._cpu._runtime import block_size, run_blocks
 
-__all__ = ["IIRConfig", "iir_neuron_fused"]
+__all__ = ["IIRConfig", "forward", "backward"]
 
 
 class IIRConfig(NamedTuple):
@@ -145,56 +142,40 @@ def _forward_np(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig,
     return s, vout, rout, (vs if keep_v else None)
 
 
-class _IIRFunction(torch.autograd.Function):
-    """Saves only ``V``, written by the forward kernel."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, v0: Tensor, r0: Tensor, alpha: Optional[Tensor],  # type: ignore[override]
-                sa: float, cfg: IIRConfig):
-        s, vout, rout, vs = _forward_np(x, v0, r0, cfg, keep_v=True)
-        ctx.save_for_backward(vs)
-        ctx.v0_meta = (v0.shape, v0.dtype)
-        ctx.r0_meta = (r0.shape, r0.dtype)
-        ctx.cfg, ctx.sa = cfg, sa
-        ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
-        ctx.set_materialize_grads(False)
-        return s, vout, rout
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor], gr: Optional[Tensor]):  # type: ignore[override]
-        (vs,) = ctx.saved_tensors
-        cfg = ctx.cfg
-        T, N = vs.shape
-        gs = _zeros(vs.shape, vs.dtype) if gs is None else gs.contiguous()
-        gv = _zeros(*ctx.v0_meta) if gv is None else gv.contiguous()
-        gr = _zeros(*ctx.r0_meta) if gr is None else gr.contiguous()
-        dt = vs.numpy().dtype
-        p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, ctx.sa], dtype=dt)
-        need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
-        f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
-        bs = block_size(N)
-        nblocks = -(-N // bs)
-        gx = grad_buffer(vs)  # V itself unless the graph is retained (see _inplace.py)
-        del vs
-        gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
-        gr0 = torch.empty(ctx.r0_meta[0], dtype=ctx.r0_meta[1])
-        apart = np.zeros(nblocks)
-        run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(), gr.numpy(),
-                   gv0.numpy(), gr0.numpy(), apart, p, f, consts(dt))
-        ga = None
-        if need_a:
-            ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
-        return gx, gv0, gr0, ga, None, None
+def _cfg(params: Sequence[float], flags: Sequence[int]) -> IIRConfig:
+    m, a, thr, reset_v = params
+    strict, detach, code = flags
+    return IIRConfig(float(m), float(a), float(thr), float(reset_v), bool(strict), bool(detach),
+                     int(code))
 
 
-def iir_neuron_fused(x: Tensor, v0: Tensor, r0: Tensor, cfg: IIRConfig,
-                     alpha: Optional[Tensor] = None, sa: float = 0.4) -> tuple[Tensor, Tensor, Tensor]:
-    """Fused snn-iir neuron over ``x [T, N]`` from ``(v0, r0) [N]``: ``(spikes, v_final, r_final)``."""
-    grads = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, v0, r0, alpha))
-    v0 = v0.to(x.dtype).contiguous()
-    r0 = r0.to(x.dtype).contiguous()
-    if not grads:
-        return _forward_np(x.contiguous(), v0, r0, cfg)[:3]
-    return _IIRFunction.apply(x.contiguous(), v0, r0, alpha, sa, cfg)
+def forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Tensor], params: Sequence[float],
+            flags: Sequence[int], keep: bool) -> list[Tensor]:
+    """CPU forward of ``spikeflow::iir_neuron``: ``[spikes, v_final, r_final, V or [0, N]]`` for
+    contiguous ``x [T, N]``, ``states = [v0, r0]``, ``tparams = [alpha]``."""
+    v0, r0 = (t.to(x.dtype).contiguous() for t in states)
+    s, vout, rout, vs = _forward_np(x, v0, r0, _cfg(params, flags), keep_v=keep)
+    return [s, vout, rout, vs if vs is not None else x.new_empty((0, x.shape[1]))]
+
+
+def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence[Tensor],
+             tparams: Sequence[Tensor], params: Sequence[float], flags: Sequence[int],
+             needs: Sequence[bool]) -> list[Tensor]:
+    """CPU backward: overwrites ``gx`` (the saved ``V`` or a copy) with ``dL/dI``; returns
+    ``[dL/dv0, dL/dr0, dL/dalpha]``."""
+    cfg = _cfg(params, flags)
+    need_a = bool(needs[0])
+    T, N = gx.shape
+    gs = gs.to(gx.dtype).contiguous()
+    gv, gr = (g.to(gx.dtype).contiguous() for g in gstates)
+    dt = gx.numpy().dtype
+    p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, float(tparams[0])], dtype=dt)
+    f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
+    bs = block_size(N)
+    nblocks = -(-N // bs)
+    gv0 = torch.empty(N, dtype=gx.dtype)
+    gr0 = torch.empty(N, dtype=gx.dtype)
+    apart = np.zeros(nblocks)
+    run_blocks(_backward, nblocks, T * N, bs, gx.numpy(), gs.numpy(), gv.numpy(), gr.numpy(),
+               gv0.numpy(), gr0.numpy(), apart, p, f, consts(dt))
+    return [gv0, gr0, torch.tensor(apart.sum() if need_a else 0.0, dtype=torch.float64)]

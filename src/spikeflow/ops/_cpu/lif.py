@@ -29,23 +29,20 @@ thread and 5% on two. Nothing is saved when no input needs a gradient.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 import torch
 from numba import njit
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from spikeflow.ops._cpu._alloc import zeros as _zeros
 from spikeflow.ops._cpu._alloc import empty_like
 from spikeflow.ops._cpu._blocks import (GRAD_MATH, ONE, ZERO, consts, scratch,
                                                     sur_consts, surrogate)
-from spikeflow.ops._cpu._inplace import grad_buffer
 from spikeflow.ops._cpu._runtime import block_size, run_blocks
 from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
-__all__ = ["LIFConfig", "lif_fused"]
+__all__ = ["LIFConfig", "forward", "backward"]
 
 
 class LIFConfig(NamedTuple):
@@ -311,59 +308,62 @@ def _forward_np(x: Tensor, v0: Tensor, leak: float, cfg: LIFConfig,
     return s, vout, (h if keep_h else None)
 
 
-class _LIFFunction(torch.autograd.Function):
-    """Saves ``H``, written by the forward kernel (PLIF: and ``v0``); not the input ``x``."""
+def _cfg(params: Sequence[float], flags: Sequence[int]) -> LIFConfig:
+    tau, thr, vr = params
+    mode, decay, hard, strict, detach, code = flags
+    return LIFConfig(int(mode), float(tau), float(vr), float(thr), bool(decay), bool(hard),
+                     bool(strict), bool(detach), int(code))
 
-    @staticmethod
-    def forward(ctx, x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tensor],  # type: ignore[override]
-                leak: float, a: float, cfg: LIFConfig):
-        s, vout, h = _forward_np(x, v0, leak, cfg, keep_h=True)
-        # v0 only for PLIF's dL/dk at t = 0 (V[-1] = v0)
-        ctx.save_for_backward(h, v0 if k is not None else None)
-        ctx.v0_meta = (v0.shape, v0.dtype)
-        ctx.cfg, ctx.leak, ctx.a = cfg, leak, a
-        ctx.k_meta = (k.shape, k.dtype) if k is not None else None
-        ctx.a_meta = (alpha.shape, alpha.dtype) if alpha is not None else None
-        ctx.set_materialize_grads(False)
-        return s, vout
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, gs: Optional[Tensor], gv: Optional[Tensor]):  # type: ignore[override]
-        h, v0 = ctx.saved_tensors
-        v0 = h.new_empty(0) if v0 is None else v0.detach()
-        cfg, leak = ctx.cfg, ctx.leak
-        T, N = h.shape
-        gs = _zeros(h.shape, h.dtype) if gs is None else gs.contiguous()
-        gv = _zeros(*ctx.v0_meta) if gv is None else gv.contiguous()
-        need_k = ctx.k_meta is not None and ctx.needs_input_grad[2]
-        need_a = ctx.a_meta is not None and ctx.needs_input_grad[3]
-        if cfg.mode == 0:
-            cx, cv = 1.0, 1.0
-        elif cfg.mode == 1:
-            cx, cv = (1.0 / leak if cfg.decay_input else 1.0), 1.0 - 1.0 / leak
-        else:
-            cx, cv = (leak if cfg.decay_input else 1.0), 1.0 - leak
-        dt = h.numpy().dtype
-        p = np.array([leak, cfg.v_reset, cfg.v_threshold, ctx.a, cx, cv], dtype=dt)
-        f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code,
-                   need_k, need_a)
-        bs = block_size(N)
-        nblocks = -(-N // bs)
-        gx = grad_buffer(h)  # H itself unless the graph is retained (see _inplace.py)
-        del h
-        gv0 = torch.empty(ctx.v0_meta[0], dtype=ctx.v0_meta[1])
-        kpart = np.zeros(nblocks)
-        apart = np.zeros(nblocks)
-        run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), v0.numpy(),
-                   gv.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
-        gk = ga = None
-        if need_k:
-            total = kpart.sum() / leak if cfg.decay_input else kpart.sum()
-            gk = torch.tensor(total, dtype=ctx.k_meta[1]).reshape(ctx.k_meta[0])
-        if need_a:
-            ga = torch.tensor(apart.sum(), dtype=ctx.a_meta[1]).reshape(ctx.a_meta[0])
-        return gx, gv0, gk, ga, None, None, None
+def _leak(cfg: LIFConfig, k: Tensor) -> tuple[LIFConfig, float]:
+    """The kernel's ``(config, leak)``: PLIF reads ``k``; LIF with a power-of-two ``tau``
+    multiplies by ``1/tau`` (bit-identical, see :func:`_exact_reciprocal`)."""
+    leak = float(k) if cfg.mode == 2 else float(cfg.tau)
+    if cfg.mode == 1 and _exact_reciprocal(leak):  # x / tau == x * (1/tau) bit for bit
+        return cfg._replace(mode=2), 1.0 / leak
+    return cfg, leak
+
+
+def forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Tensor], params: Sequence[float],
+            flags: Sequence[int], keep: bool) -> list[Tensor]:
+    """CPU forward of ``spikeflow::lif``: ``[spikes, v_final, H or [0, N]]`` for contiguous
+    ``x [T, N]`` (float32/float64), ``states = [v0 [N]]``, ``tparams = [k, alpha]``."""
+    cfg, leak = _leak(_cfg(params, flags), tparams[0])
+    s, vout, h = _forward_np(x, states[0].to(x.dtype).contiguous(), leak, cfg, keep_h=keep)
+    return [s, vout, h if h is not None else x.new_empty((0, x.shape[1]))]
+
+
+def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence[Tensor],
+             tparams: Sequence[Tensor], params: Sequence[float], flags: Sequence[int],
+             needs: Sequence[bool]) -> list[Tensor]:
+    """CPU backward of ``spikeflow::lif``: overwrites ``gx`` (the saved ``H``, or a copy of it)
+    with ``dL/dX`` and returns ``[dL/dv0, dL/dk, dL/dalpha]`` (0-dim float64 parameter grads)."""
+    cfg, leak = _leak(_cfg(params, flags), tparams[0])
+    need_k, need_a = bool(needs[0]) and cfg.mode == 2, bool(needs[1])
+    T, N = gx.shape
+    v0 = states[0].detach().to(gx.dtype).contiguous() if need_k else gx.new_empty(0)
+    gs = gs.to(gx.dtype).contiguous()
+    gv = gstates[0].to(gx.dtype).contiguous()
+    if cfg.mode == 0:
+        cx, cv = 1.0, 1.0
+    elif cfg.mode == 1:
+        cx, cv = (1.0 / leak if cfg.decay_input else 1.0), 1.0 - 1.0 / leak
+    else:
+        cx, cv = (leak if cfg.decay_input else 1.0), 1.0 - leak
+    dt = gx.numpy().dtype
+    p = np.array([leak, cfg.v_reset, cfg.v_threshold, float(tparams[1]), cx, cv], dtype=dt)
+    f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code,
+               need_k, need_a)
+    bs = block_size(N)
+    nblocks = -(-N // bs)
+    gv0 = torch.empty(N, dtype=gx.dtype)
+    kpart = np.zeros(nblocks)
+    apart = np.zeros(nblocks)
+    run_blocks(_BACKWARD[cfg.code], nblocks, T * N, bs, gx.numpy(), gs.numpy(), v0.numpy(),
+               gv.numpy(), gv0.numpy(), kpart, apart, p, f, consts(dt))
+    gk = kpart.sum() / leak if cfg.decay_input else kpart.sum()
+    return [gv0, torch.tensor(gk if need_k else 0.0, dtype=torch.float64),
+            torch.tensor(apart.sum() if need_a else 0.0, dtype=torch.float64)]
 
 
 def _exact_reciprocal(tau: float) -> bool:
@@ -372,21 +372,3 @@ def _exact_reciprocal(tau: float) -> bool:
     costs about as much as the rest of the forward step). tau = 2 is the usual LIF default."""
     mantissa, exponent = math.frexp(tau)
     return mantissa == 0.5 and -100 < exponent < 100  # 1/tau normal in float32 too
-
-
-def lif_fused(x: Tensor, v0: Tensor, cfg: LIFConfig, k: Optional[Tensor] = None,
-              alpha: Optional[Tensor] = None, a: float = 4.0) -> tuple[Tensor, Tensor]:
-    """Fused LIF/PLIF/IF over ``x [T, N]`` from ``v0 [N]`` (both CPU, same float dtype).
-
-    ``k`` (0-dim tensor, mode 2) is PLIF's ``1/tau``; ``alpha`` the learnable surrogate parameter
-    (``a`` its float value). Returns ``(spikes [T, N], v_final [N])``.
-    """
-    leak = float(k.detach()) if cfg.mode == 2 else float(cfg.tau)
-    if cfg.mode == 1 and _exact_reciprocal(leak):  # x / tau == x * (1/tau) bit for bit
-        cfg, leak = cfg._replace(mode=2), 1.0 / leak
-    grads = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, v0, k, alpha))
-    v0 = v0.to(x.dtype).contiguous()
-    if not grads:
-        return _forward_np(x.contiguous(), v0, leak, cfg)[:2]
-    return _LIFFunction.apply(x.contiguous(), v0, k, alpha, leak, a, cfg)
