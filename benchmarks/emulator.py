@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+import spikeflow.runtime
+
+spikeflow.runtime.configure()  # before any torch import (peers): docs/runtime.md
 from spikeflow.data.mnist import DEBIAN_FASHION_MNIST, load_idx_pair, resolve_root
 from spikeflow.events.emulator import EmulatorConfig, emulate, emulate_dataset, log_intensity, saccade_offsets
 

@@ -30,6 +30,9 @@ from typing import Callable
 
 import numpy as np
 
+import spikeflow.runtime
+
+spikeflow.runtime.configure()  # before any torch import (peers): docs/runtime.md
 from spikeflow.data.frame_cache import atomic_savez, pack_counts
 from spikeflow.events import FrameSpec, SensorSize, integrate, make_events, to_frames
 from spikeflow.events._peers import spikingjelly_integration, tonic_to_frame

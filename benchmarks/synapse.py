@@ -18,7 +18,9 @@ import statistics
 import time
 from typing import Callable
 
-import spikeflow  # noqa: F401 -- before torch: shortens torch's OpenMP spin-wait (spikeflow/_openmp.py)
+import spikeflow.runtime
+
+spikeflow.runtime.configure()  # before torch: short OpenMP spin-wait, numba cache (docs/runtime.md)
 import torch
 
 from spikeflow.layers import DualExpReadout, DualExpSynapse, LowPassSynapse

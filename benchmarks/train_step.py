@@ -37,7 +37,9 @@ import sys
 import time
 from typing import Callable, Optional
 
-import spikeflow  # noqa: F401 -- before torch: shortens torch's OpenMP spin-wait (spikeflow/_openmp.py)
+import spikeflow.runtime
+
+spikeflow.runtime.configure()  # before torch: short OpenMP spin-wait, numba cache (docs/runtime.md)
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -1,7 +1,8 @@
 """spikeflow: train, compare and measure spiking neural networks and recurrent baselines.
 
 Sub-packages are imported lazily, so ``import spikeflow as sf`` is cheap and
-``sf.events`` works without touching torch.
+``sf.events`` works without touching torch. Importing spikeflow (or any of its sub-packages)
+changes nothing in the process: process tuning is the explicit :func:`spikeflow.runtime.configure`.
 
     >>> import spikeflow as sf
     >>> sf.__version__
@@ -12,15 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from spikeflow._openmp import shorten_openmp_spin
-
 __version__ = "0.1.0"
-
-shorten_openmp_spin()  # before torch is imported (see spikeflow/_openmp.py)
 
 _SUBMODULES = (
     "registry", "functional", "surrogate", "neurons", "layers", "events", "data",
-    "models", "metrics", "train", "report", "utils",
+    "models", "metrics", "train", "report", "utils", "runtime",
 )
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -58,7 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``spikeflow`` console script; returns the exit code."""
+    """Entry point of the ``spikeflow`` console script; returns the exit code.
+
+    Tunes the process first (:func:`spikeflow.runtime.configure`: OpenMP spin-wait, numba cache
+    folder), before any command module imports torch. Called in a process that has already
+    imported torch (tests, notebooks), the spin-wait is left alone (it could not take effect).
+    """
+    from spikeflow import runtime
+
+    runtime.configure(omp_spin="short" if "torch" not in sys.modules else "default")
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

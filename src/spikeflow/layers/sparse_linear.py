@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from spikeflow._compat import is_compiling, torch_function_mode_active
 from spikeflow.ops._cpu._runtime import NUMBA_AVAILABLE
 
 __all__ = ["SparseLinear", "sparse_linear", "auto_threshold", "DEFAULT_THRESHOLD",
@@ -88,9 +89,9 @@ def _sparse_capable(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> bool:
         return False
     if x.is_sparse or x.layout != torch.strided or weight.layout != torch.strided:
         return False
-    if torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling():
+    if torch.jit.is_scripting() or torch.jit.is_tracing() or is_compiling():
         return False
-    return not torch._C._is_torch_function_mode_enabled()
+    return not torch_function_mode_active()
 
 
 def auto_threshold() -> float:

@@ -18,7 +18,10 @@ from typing import Any, Optional
 
 from torch import Tensor, nn
 
-from spikeflow.ops._cpu import synapse as _kernels
+from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+
+ensure_numba_cache()  # ops/_cpu/synapse.py defines its kernels on import: cache folder first
+from spikeflow.ops._cpu import synapse as _kernels  # noqa: E402
 
 __all__ = ["StatefulFilter", "BACKENDS"]
 

@@ -25,7 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from spikeflow.functional import synapse as F
-from spikeflow.ops._cpu import synapse as K
+from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+
+ensure_numba_cache()  # ops/_cpu/synapse.py defines its kernels on import: cache folder first
+from spikeflow.ops._cpu import synapse as K  # noqa: E402
 from spikeflow.layers.stateful import StatefulFilter
 
 __all__ = ["DualExpSynapse", "LowPassSynapse", "DualExpReadout"]

@@ -35,7 +35,10 @@ import torch
 from numba import njit
 from torch import Tensor
 
+from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
 from spikeflow.ops._cpu._runtime import run_blocks
+
+ensure_numba_cache()  # the user cache folder; creates no file (ops/_cpu/_numba_cache.py)
 
 MIN_ELEMENTS = 8192        # smaller tensors are not worth a kernel call
 BLOCK_BYTES = 1 << 12      # packed bytes per work block (32768 elements)

@@ -34,7 +34,10 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
 from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
+
+ensure_numba_cache()  # before any kernel is defined: every neuron kernel module imports this one
 
 __all__ = ["GRAD_MATH", "consts", "expneg", "exp_neg", "pow2", "scratch", "sur_consts", "surrogate",
            "surrogate_block", "ONE", "ZERO", "HALF"]

@@ -12,12 +12,14 @@ takes the scalar loop, 3x slower; so the kernels always work in place, on a copy
 Overwriting is safe when both hold:
 
 1. autograd frees the saved tensors after this backward (no ``retain_graph=True`` and no
-   ``create_graph=True``): asked with ``torch._C._autograd._get_current_graph_task_keep_graph``
-   (a private PyTorch function; when it is missing the graph counts as retained);
+   ``create_graph=True``): asked with :func:`spikeflow._compat.graph_kept` (a private PyTorch
+   function; when it is missing or fails the graph counts as retained);
 2. nothing outside autograd references the tensor (a saved-tensor hook that kept it or a view of
    it, a reference taken from ``grad_fn.saved_tensors``): its Python reference count, its
    ``TensorImpl`` use count and its storage use count are no higher than those of a private saved
-   tensor, measured once with a probe ``Function`` (:func:`_baseline`).
+   tensor, measured once with a probe ``Function`` (:func:`_baseline`); read with
+   :func:`spikeflow._compat.use_counts` (private PyTorch functions; when they are missing or fail,
+   nothing counts as unreferenced).
 
 Otherwise :func:`grad_buffer` returns a copy, and the saved tensor stays as it was. (The call
 that compiles a kernel can take the copy path too: numba's compiler may hold references to that
@@ -25,43 +27,22 @@ call's arrays until Python's cycle collector runs.)
 """
 from __future__ import annotations
 
-import sys
 from typing import Optional
 
 import torch
 from torch import Tensor
 
+from spikeflow._compat import graph_kept, saved_tensors_hooks_active, use_counts
 from spikeflow.ops._cpu._alloc import empty_like
 
 __all__ = ["grad_buffer", "graph_kept"]
-
-
-def graph_kept() -> bool:
-    """Whether the running backward keeps the graph (``retain_graph``/``create_graph``); ``True``
-    when PyTorch cannot say (outside a backward or without the private query)."""
-    query = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
-    if query is None:
-        return True
-    try:
-        return bool(query())
-    except RuntimeError:
-        return True
-
-
-def _counts(t: Tensor) -> Optional[tuple[int, int, int]]:
-    """``(Python refs, TensorImpl uses, storage uses)`` of ``t``; ``None`` if PyTorch cannot say."""
-    use_count = getattr(t, "_use_count", None)
-    storage_count = getattr(torch._C, "_storage_Use_Count", None)
-    if use_count is None or storage_count is None:
-        return None
-    return sys.getrefcount(t), use_count(), storage_count(t.untyped_storage()._cdata)
 
 
 def grad_buffer(saved: Tensor, _record: Optional[list] = None) -> Tensor:
     """``saved`` itself when the backward may overwrite it with ``dL/dX`` (see the module
     docstring), else a copy of it. Call as ``grad_buffer(t)`` with ``t`` a local variable of the
     backward unpacked from ``ctx.saved_tensors`` (the reference counts assume exactly that)."""
-    counts = _counts(saved)  # the same call depth as in the probe: counts compare exactly
+    counts = use_counts(saved)  # the same call depth as in the probe: counts compare exactly
     if _record is not None:
         _record.append(counts)
         return saved
@@ -93,21 +74,11 @@ class _Probe(torch.autograd.Function):
 _BASELINE: list[tuple[int, int, int]] = []  # measured once, see _baseline()
 
 
-def _hooks_active() -> bool:
-    """Whether saved-tensor hooks are active (they would change the probe's counts); ``True`` when
-    PyTorch cannot say."""
-    top = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
-    try:
-        return top is None or top(False) is not None
-    except (RuntimeError, TypeError):
-        return True
-
-
 def _baseline() -> Optional[tuple[int, int, int]]:
     """The counts of a saved tensor that only autograd holds, seen from a backward; ``None`` (no
     overwriting) while saved-tensor hooks are active and it has not been measured yet."""
     if not _BASELINE:
-        if _hooks_active():
+        if saved_tensors_hooks_active():  # they would change the probe's counts
             return None
         record: list = []
         with torch.inference_mode(False), torch.enable_grad():

@@ -34,17 +34,9 @@ MIN_PARALLEL_WORK = 1 << 16  # elements (T * N) below which one thread is faster
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_size = 0
+_pool_pid = os.getpid()  # the process that owns _pool and _pool_lock (see _get_pool)
 _pool_lock = threading.Lock()
 _warned: set[str] = set()
-
-
-def _forget_pool() -> None:
-    global _pool, _pool_size
-    _pool, _pool_size = None, 0
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)  # a forked child must not reuse dead threads
 
 
 def check_backend(backend: str, argument: str = "backend") -> str:
@@ -101,7 +93,17 @@ def block_size(N: int) -> int:
 
 
 def _get_pool(n: int) -> ThreadPoolExecutor:
-    global _pool, _pool_size
+    """A pool of at least ``n`` threads, made by this process.
+
+    A child made by ``fork`` inherits the parent's pool object but none of its threads (nor, if
+    another thread held it during the fork, a usable lock): the process id tells, and the child
+    makes its own pool. (No ``os.register_at_fork`` hook: importing spikeflow registers nothing.)
+    """
+    global _pool, _pool_size, _pool_pid, _pool_lock
+    pid = os.getpid()
+    if _pool_pid != pid:
+        _pool_lock = threading.Lock()
+        _pool, _pool_size, _pool_pid = None, 0, pid
     with _pool_lock:
         if _pool is None or _pool_size < n:
             if _pool is not None:
