@@ -115,6 +115,7 @@ def backward_impl(fam: Family, buffer: Tensor, gs: Tensor, gstates: Sequence[Ten
 
 # ---------------------------------------------------------------- the registered custom ops
 _OPS: dict[str, tuple] = {}
+DECOMPOSITIONS: dict = {}  # op overload -> its reference implementation (torch.export decompositions)
 
 
 def _zeros_like_meta(t: Tensor, dtype: Optional[torch.dtype] = None) -> Tensor:
@@ -175,6 +176,8 @@ def register(fam: Family) -> None:
     op.register_autograd(backward, setup_context=setup_context)
     _OPS[name] = (getattr(torch.ops.spikeflow, name).default,
                   getattr(torch.ops.spikeflow, f"{name}_backward").default)
+    DECOMPOSITIONS[_OPS[name][0]] = fam.reference_forward
+    DECOMPOSITIONS[_OPS[name][1]] = lambda saved, *args: fam.reference_backward(saved, *args[:-1])
 
 
 def _materialize(grads: Sequence[Optional[Tensor]], saved: Tensor, state_dtypes: Sequence[torch.dtype],
