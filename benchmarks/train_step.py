@@ -25,6 +25,22 @@ sampled every millisecond from ``/proc/self/statm``, minus the RSS before the fi
 allocator slack and per-step temporaries, Linux only).
 
     python benchmarks/train_step.py [--nets conv fc] [--repeats 15] [--threads N] [--rss]
+
+On a GPU (``--device cuda``): the ``conv`` net at ``T=10, B=64`` and ``plif_fmnist``, the PLIF
+Fashion-MNIST paper net (``plif_fashion_mnist``: static Conv(1,128)+BN, PLIF, MaxPool,
+Conv(128,128)+BN, PLIF, MaxPool, Drop, Linear(6272,2048), PLIF, Drop, Linear(2048,100), PLIF,
+voting; ATan(2), detach_reset; ``T=8``, ``B=16``, analog images repeated over T, the static conv
+run once), against the same nets built by hand from SpikingJelly 2.0's layers, float32 and with
+bfloat16 autocast (``--precision fp32 amp``, or ``--amp`` for ``amp`` alone)::
+
+    python benchmarks/train_step.py --device cuda --precision fp32 amp --json train_step.json
+
+Time: do_bench style (``benchmarks/_gpu.py``): warm-up steps, then ``--repeats`` steps each
+bracketed by CUDA events, median (no host synchronisation inside a step: the loss stays on the
+device). ``peak MB``: what one step allocates at its peak on top of what is held between steps
+(parameters, Adam state, input): ``torch.cuda.max_memory_allocated`` delta. ``cudnn.benchmark`` is
+on for every implementation. ``--mode gpu`` runs the same protocol on any device (the CPU dry run
+of ``scripts/gpu_check.sh``); ``--json PATH`` writes the rows.
 """
 from __future__ import annotations
 
@@ -35,6 +51,8 @@ import statistics
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Callable, Optional
 
 import spikeflow.runtime
@@ -44,12 +62,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/_gpu.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _gpu  # noqa: E402
+
 NETS = {"conv": dict(T=10, B=16, shape=(2, 34, 34), density=0.15),
-        "fc": dict(T=25, B=64, shape=(784,), density=0.2)}
+        "fc": dict(T=25, B=64, shape=(784,), density=0.2),
+        # analog images (density None), repeated over T
+        "plif_fmnist": dict(T=8, B=16, shape=(1, 28, 28), density=None)}
+CPU_NETS = ("conv", "fc")
+DEVICE_NETS = ("conv", "plif_fmnist")
+DEVICE_BATCH = {"conv": 64}  # --device cuda: the conv net at B=64 (the issue's GPU shape)
 IMPLS = ("spikeflow", "spikeflow+pack", "spikingjelly", "snntorch", "norse")
+DEVICE_IMPLS = ("spikeflow", "spikingjelly")
 OURS = ("spikeflow", "spikeflow+pack")
 
-__all__ = ["main", "build", "measure"]
+__all__ = ["main", "build", "measure", "measure_device", "sj_plif_static"]
 
 
 # ----------------------------------------------------------------------------- implementations
@@ -63,6 +91,10 @@ def _spikeflow(net: str) -> nn.Module:
     def lif() -> nn.Module:
         return LIF(tau=2.0, v_threshold=1.0, v_reset=0.0)  # Sigmoid(alpha=4) surrogate by default
 
+    if net == "plif_fmnist":
+        from spikeflow.models import create_model
+
+        return create_model("plif_fashion_mnist")
     if net == "fc":
         return nn.Sequential(SeqToBatch(SparseLinear(784, 512)), lif(),
                              SeqToBatch(nn.Linear(512, 10), compact_spikes=True), lif())
@@ -73,8 +105,46 @@ def _spikeflow(net: str) -> nn.Module:
         lif(), SeqToBatch(nn.Linear(512, 10), compact_spikes=True), lif())
 
 
+def sj_plif_static(channels: int = 128, hidden: int = 2048, dropout: float = 0.5) -> nn.Module:
+    """The PLIF Fashion-MNIST paper net from SpikingJelly 2.0's layers, multi-step, as its paper
+    code runs it: the static Conv+BN once on the image, its output repeated over T as the input
+    current of the spiking part; layer order as ``plif_fashion_mnist`` (weights copy over).
+    Input ``[T, B, 1, 28, 28]`` (the same image at every step), output ``[T, B, 10]``."""
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    def plif() -> nn.Module:
+        return neuron.ParametricLIFNode(init_tau=2.0, v_threshold=1.0, v_reset=0.0,
+                                        detach_reset=True,
+                                        surrogate_function=surrogate.ATan(alpha=2.0))
+
+    static = nn.Sequential(nn.Conv2d(1, channels, 3, padding=1, bias=False),
+                           nn.BatchNorm2d(channels))
+    body = nn.Sequential(
+        plif(), layer.MaxPool2d(2, 2),
+        layer.Conv2d(channels, channels, 3, padding=1, bias=False), layer.BatchNorm2d(channels),
+        plif(), layer.MaxPool2d(2, 2), layer.Flatten(),
+        layer.Dropout(dropout), layer.Linear(channels * 49, hidden, bias=False), plif(),
+        layer.Dropout(dropout), layer.Linear(hidden, 100, bias=False), plif())
+    functional.set_step_mode(body, "m")
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.static, self.body = static, body
+
+        def forward(self, x: Tensor) -> Tensor:
+            functional.reset_net(self.body)
+            current = self.static(x[0])
+            out = self.body(current.unsqueeze(0).expand(x.shape[0], *current.shape))
+            return out.unflatten(-1, (10, 10)).mean(-1)  # voting: 10 neurons per class
+    return Net()
+
+
 def _spikingjelly(net: str) -> nn.Module:
     from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    if net == "plif_fmnist":
+        return sj_plif_static()
 
     def lif() -> nn.Module:
         return neuron.LIFNode(tau=2.0, v_threshold=1.0, v_reset=0.0,
@@ -120,6 +190,8 @@ class _PerStep(nn.Module):
 
 
 def _stages(net: str) -> list[nn.Module]:
+    if net not in ("conv", "fc"):
+        raise NotImplementedError(f"no per-step version of the {net} net")
     if net == "fc":
         return [nn.Linear(784, 512), nn.Linear(512, 10)]
     return [nn.Sequential(nn.Conv2d(2, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32)),
@@ -163,7 +235,7 @@ def build(impl: str, net: str) -> Optional[nn.Module]:
     """The reference net ``net`` in library ``impl``; ``None`` when the library is missing."""
     try:
         return BUILDERS[impl](net)
-    except ImportError:
+    except (ImportError, NotImplementedError):
         return None
 
 
@@ -179,18 +251,23 @@ def active_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def make_trainer(impl: str, net: str, ref: nn.Module, x: Tensor, y: Tensor) -> Optional["Trainer"]:
-    """``impl``'s net with ``ref``'s weights, ready to step; spikeflow runs the conv net
-    channels-last (``train.channels_last``: weights and every input step)."""
+def make_trainer(impl: str, net: str, ref: nn.Module, x: Tensor, y: Tensor,
+                 device: Optional[torch.device] = None, amp: Optional[torch.dtype] = None,
+                 channels_last: bool = True) -> Optional["Trainer"]:
+    """``impl``'s net with ``ref``'s weights, ready to step on ``device`` (default: where ``x``
+    is); spikeflow runs the conv net channels-last (``train.channels_last``: weights and every
+    input step) unless ``channels_last`` is False; ``amp``: autocast dtype of forward + loss."""
     model = build(impl, net)
     if model is None:
         return None
     copy_weights(ref, model)
-    if impl in OURS and net == "conv":
+    if device is not None:
+        model = model.to(device)
+    if impl in OURS and net == "conv" and channels_last:
         from spikeflow.train.data import steps_channels_last
 
         model, x = model.to(memory_format=torch.channels_last), steps_channels_last(x)
-    return Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS)
+    return Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS, amp=amp)
 
 
 def copy_weights(src: nn.Module, dst: nn.Module) -> None:
@@ -216,8 +293,9 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, x: Tensor, y: Tensor, pack: bool = False,
-                 engine_optim: bool = False) -> None:
+                 engine_optim: bool = False, amp: Optional[torch.dtype] = None) -> None:
         self.model, self.x, self.target = model, x, F.one_hot(y, 10).float()
+        self.amp = amp
         if engine_optim:  # spikeflow's engine: fused Adam where supported (optim.fused)
             from spikeflow.train.config import OptimConfig
             from spikeflow.train.optim import build_optimizer
@@ -228,9 +306,17 @@ class Trainer:
         self.pack = pack
 
     def loss(self) -> Tensor:
-        return F.mse_loss(self.model(self.x).mean(0), self.target)
+        if self.amp is None:
+            return F.mse_loss(self.model(self.x).mean(0), self.target)
+        with torch.autocast(self.x.device.type, dtype=self.amp):
+            out = self.model(self.x)
+        return F.mse_loss(out.float().mean(0), self.target)
 
     def step(self) -> float:
+        return float(self.step_async())
+
+    def step_async(self) -> Tensor:
+        """One step; the loss stays a device tensor (no host synchronisation)."""
         self.opt.zero_grad(set_to_none=True)
         if self.pack:
             from spikeflow.train.memory import packed_saved_tensors
@@ -241,7 +327,7 @@ class Trainer:
             loss = self.loss()
         loss.backward()
         self.opt.step()
-        return float(loss.detach())
+        return loss.detach()
 
     def memory_mb(self) -> float:
         """Saved-for-backward storages (as stored, i.e. packed for spikeflow) + input + params +
@@ -281,11 +367,21 @@ class Trainer:
         return (sum(seen.values()) + x_bytes + 2 * p_bytes + state) / 2**20
 
 
-def make_input(net: str, seed: int = 0) -> tuple[Tensor, Tensor]:
+def make_input(net: str, seed: int = 0, batch: Optional[int] = None,
+               device: Optional[torch.device] = None) -> tuple[Tensor, Tensor]:
+    """Input ``[T, B, ...]`` and labels ``[B]`` of ``net`` (``batch`` overrides ``B``): binary
+    events at the net's density, or (``plif_fmnist``) one normalised analog image per sample
+    repeated over T as a stride-0 view, on ``device``."""
     spec = NETS[net]
+    B = batch or spec["B"]
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand(spec["T"], spec["B"], *spec["shape"], generator=g) < spec["density"]).float()
-    return x, torch.randint(0, 10, (spec["B"],), generator=g)
+    if spec["density"] is None:
+        img = (torch.rand(B, *spec["shape"], generator=g) - 0.2860) / 0.3530
+        x = img.to(device).unsqueeze(0).expand(spec["T"], *img.shape)
+    else:
+        x = (torch.rand(spec["T"], B, *spec["shape"], generator=g) < spec["density"]).float()
+        x = x.to(device)
+    return x, torch.randint(0, 10, (B,), generator=g).to(device)
 
 
 def measure(net: str, repeats: int, impls: tuple[str, ...] = IMPLS) -> list[dict]:
@@ -296,7 +392,7 @@ def measure(net: str, repeats: int, impls: tuple[str, ...] = IMPLS) -> list[dict
     """
     x, y = make_input(net)
     torch.manual_seed(0)
-    ref = active_init(_spikeflow(net))
+    ref = reference_net(net)
     trainers: dict[str, Trainer] = {}
     for impl in impls:
         trainer = make_trainer(impl, net, ref, x, y)
@@ -314,6 +410,115 @@ def measure(net: str, repeats: int, impls: tuple[str, ...] = IMPLS) -> list[dict
             times[impl].append(time.perf_counter() - start)
     return [dict(net=net, impl=impl, ms=1e3 * statistics.median(times[impl]),
                  step_mb=t.memory_mb(), loss=first_loss[impl]) for impl, t in trainers.items()]
+
+
+def reference_net(net: str) -> nn.Module:
+    """The spikeflow net whose weights every implementation starts from: :func:`active_init`
+    for the reference nets, the paper's own init for ``plif_fmnist``."""
+    model = _spikeflow(net)
+    return model if net == "plif_fmnist" else active_init(model)
+
+
+def measure_device(net: str, device: torch.device, amp: Optional[torch.dtype] = None,
+                   repeats: int = 30, impls: tuple[str, ...] = DEVICE_IMPLS,
+                   batch: Optional[int] = None, channels_last: bool = True,
+                   warmup: int = 3) -> list[dict]:
+    """Rows ``{net, precision, impl, B, T, ms (median), min_ms, reps, peak_mb, step_mb, loss}``
+    on ``device`` (do_bench style, see the module docstring); an implementation that fails gets a
+    row with ``error``. ``amp``: autocast dtype (``None``: float32)."""
+    precision = "fp32" if amp is None else f"{str(amp).split('.')[-1]} autocast"
+    x, y = make_input(net, batch=batch, device=device)
+    torch.manual_seed(0)
+    ref = reference_net(net)
+    rows = []
+    for impl in impls:
+        base = dict(net=net, precision=precision, impl=impl, B=x.shape[1], T=x.shape[0],
+                    device=str(device))
+        try:
+            trainer = make_trainer(impl, net, ref, x, y, device, amp, channels_last)
+            if trainer is None:
+                continue
+            with torch.no_grad():
+                loss0 = float(trainer.loss())
+            for _ in range(warmup):  # warm-up: compile, cudnn.benchmark, allocator, Adam state
+                trainer.step_async()
+            row = {**base, **_gpu.summary(_gpu.time_ms(trainer.step_async, device, reps=repeats,
+                                                       flush=False, prime=False))}
+            row["peak_mb"] = _gpu.peak_mb(trainer.step_async, device)
+            try:
+                row["step_mb"] = trainer.memory_mb()
+            except Exception as err:  # noqa: BLE001 - the count is optional
+                row["step_mb"] = None
+                row["step_mb_error"] = f"{type(err).__name__}: {err}"
+            row["loss"] = loss0
+            if impl == "spikingjelly":
+                row["sj_impl"] = ",".join(f"{k}:{v}" for k, v in _gpu.sj_implementations().items())
+        except Exception as err:  # noqa: BLE001 - report and go on
+            rows.append({**base, "error": f"{type(err).__name__}: {err}"})
+            continue
+        finally:
+            trainer = None
+        rows.append(row)
+    return rows
+
+
+def _device_lines(rows: list[dict]) -> list[str]:
+    lines = []
+    by = {(r["net"], r["precision"], r["impl"]): r for r in rows if "ms" in r}
+    for (net, precision, impl), r in by.items():
+        if impl not in OURS:
+            continue
+        text = f"{net} {precision} {impl}: {r['ms']:.2f} ms"
+        sj = by.get((net, precision, "spikingjelly"))
+        if sj:
+            text += f", x{sj['ms'] / r['ms']:.2f} vs SpikingJelly ({sj['ms']:.2f} ms)"
+            if r.get("peak_mb") is not None and sj.get("peak_mb"):
+                text += f", peak memory {r['peak_mb'] / sj['peak_mb']:.2f}x SpikingJelly"
+        lines.append(text)
+    return lines
+
+
+def main_device(args: argparse.Namespace) -> list[dict]:
+    """``--device cuda`` / ``--mode gpu``: nets x precisions on the device."""
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available")
+        torch.backends.cudnn.benchmark = True
+    nets = args.nets or list(DEVICE_NETS)
+    impls = tuple(args.impls or DEVICE_IMPLS)
+    precisions = ["amp"] if args.amp else args.precision
+    info = _gpu.device_info(device)
+    print(f"device: {info.get('gpu', info['cpu'])}, torch {info['torch']} (CUDA {info['cuda']}), "
+          f"triton {info['triton']}, SpikingJelly {info['spikingjelly'] or 'not installed'}; "
+          f"median of {args.repeats} steps", flush=True)
+    print(f"{'net':11s} {'precision':>17s} {'impl':>13s} {'B':>3s} {'ms/step':>9s} {'min ms':>8s} "
+          f"{'peak MB':>8s} {'step MB':>8s} {'loss(0)':>9s}")
+    rows = []
+    for net in nets:
+        batch = args.batch or (DEVICE_BATCH.get(net) if device.type == "cuda" else None)
+        for prec in precisions:
+            amp = None if prec == "fp32" else torch.bfloat16
+            for row in measure_device(net, device, amp, args.repeats, impls, batch,
+                                      not args.no_channels_last, args.warmup):
+                rows.append(row)
+                if "error" in row:
+                    print(f"{net:11s} {row['precision']:>17s} {row['impl']:>13s}  ERROR "
+                          f"{row['error']}", flush=True)
+                    continue
+                peak = "-" if row["peak_mb"] is None else f"{row['peak_mb']:8.1f}"
+                step_mb = "-" if row["step_mb"] is None else f"{row['step_mb']:8.1f}"
+                print(f"{net:11s} {row['precision']:>17s} {row['impl']:>13s} {row['B']:3d} "
+                      f"{row['ms']:9.2f} {row['min_ms']:8.2f} {peak:>8s} {step_mb:>8s} "
+                      f"{row['loss']:9.5f}" + (f"  [{row['sj_impl']}]" if row.get("sj_impl")
+                                               else ""), flush=True)
+    print()
+    lines = _device_lines(rows)
+    for line in lines:
+        print(line)
+    _gpu.write_json(args.json, dict(benchmark="train_step", info=info, repeats=args.repeats,
+                                    rows=rows, lines=lines))
+    return rows
 
 
 def _rss_bytes() -> int:
@@ -387,24 +592,48 @@ def _report(rows: list[dict], rss: dict[tuple[str, str], float]) -> list[str]:
 def main(argv: Optional[list[str]] = None) -> list[dict]:
     """Run the benchmark, print the table and the ratios, return the rows."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--nets", nargs="+", default=list(NETS), choices=list(NETS))
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--nets", nargs="+", default=None, choices=list(NETS),
+                        help="nets (default conv fc on CPU, conv plif_fmnist with --device cuda)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed steps (default 15 on "
+                        "CPU, 30 with --device cuda)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--rss", action="store_true", help="also measure peak RSS per subprocess")
     parser.add_argument("--child", nargs=2, metavar=("NET", "IMPL"), help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    parser.add_argument("--mode", choices=["auto", "cpu", "gpu"], default="auto",
+                        help="protocol: cpu (turns, wall clock, --rss) or gpu (do_bench style, "
+                             "peak memory, precisions); auto: gpu on CUDA, cpu otherwise")
+    parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "amp"],
+                        help="gpu protocol: float32 and/or bfloat16 autocast (amp)")
+    parser.add_argument("--amp", action="store_true", help="gpu protocol: bfloat16 autocast only")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="gpu protocol: batch of every net (default: conv 64 on CUDA, else "
+                             "the net's own)")
+    parser.add_argument("--impls", nargs="+", default=None, choices=list(IMPLS),
+                        help="gpu protocol: implementations (default spikeflow spikingjelly)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="gpu protocol: untimed steps before the timed ones")
+    parser.add_argument("--no-channels-last", action="store_true",
+                        help="gpu protocol: run spikeflow's conv net in the default memory format")
+    parser.add_argument("--json", default=None, help="also write the rows as JSON to this path")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
         print(child_rss(*args.child))
         return []
+    if args.mode == "gpu" or (args.mode == "auto" and args.device.startswith("cuda")):
+        args.repeats = args.repeats or 30
+        return main_device(args)
+    repeats = args.repeats or 15
+    nets = args.nets or list(CPU_NETS)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
-          f"{torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} steps")
+          f"{torch.__version__}, {torch.get_num_threads()} threads; median of {repeats} steps")
     print(f"{'net':5s} {'impl':>15s} {'ms/step':>9s} {'step MB':>8s} {'loss(0)':>9s}"
           + (f" {'RSS MB':>7s}" if args.rss else ""))
     rows, rss = [], {}
-    for net in args.nets:
-        for row in measure(net, args.repeats):
+    for net in nets:
+        for row in measure(net, repeats):
             if args.rss:
                 rss[(net, row["impl"])] = rss_in_subprocess(net, row["impl"])
             rows.append(row)
@@ -412,8 +641,13 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
                   f"{row['loss']:9.5f}" + (f" {rss[(net, row['impl'])]:7.0f}" if args.rss else ""),
                   flush=True)
     print()
-    for line in _report(rows, rss):
+    lines = _report(rows, rss)
+    for line in lines:
         print(line)
+    if args.json:
+        _gpu.write_json(args.json, dict(benchmark="train_step",
+                                        info=_gpu.device_info(torch.device("cpu")),
+                                        repeats=repeats, rows=rows, lines=lines))
     return rows
 
 
