@@ -184,6 +184,16 @@ class EventDataset(Dataset):
             self.frame_cache.stats["built"] += 1
         return data["counts"], data["durations"]
 
+    def frame_counts(self, i: int) -> np.ndarray | None:
+        """The cached event counts of item ``i`` (``[T, P, H, W]``, ``[K, T, ...]`` with clips)
+        in their stored dtype (uint8 when every count is <= 255, else uint16/uint32; float32 for
+        non-integer frames), when item ``i`` is exactly these values as float32: frames cached
+        (no random transform) and no normalisation. None otherwise. Loaders use it to move 1 byte per value (the
+        float conversion happens on the device)."""
+        if self.frame_cache is None or self.frames.normalization is not None:
+            return None
+        return self._cached_frames(i)[0]
+
     def __getitem__(self, i: int) -> tuple[Any, int]:
         label = int(self.targets[i])
         if self.frame_cache is not None:

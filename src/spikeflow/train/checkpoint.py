@@ -27,9 +27,10 @@ VERSION = 1
 
 #: config keys that may change when a run is resumed (everything else must match)
 RESUMABLE_KEYS = (
-    "data.root", "data.eval_options", "train.epochs", "train.quiet", "train.device",
-    "train.num_workers", "train.eval_batch_size", "train.threads", "train.compile",
-    "train.pack_saved", "train.channels_last",
+    "data.root", "data.eval_options", "data.on_device", "data.on_device_max_gb", "train.epochs",
+    "train.quiet", "train.device", "train.amp", "train.num_workers", "train.eval_batch_size",
+    "train.threads", "train.compile", "train.compile_options", "train.cuda_graphs",
+    "train.log_interval", "train.pack_saved", "train.channels_last",
     "run.name", "run.dir", "run.imports", "run.tensorboard", "run.log_firing_rates",
 )
 

@@ -20,7 +20,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import yaml
 
@@ -29,6 +29,7 @@ from spikeflow.train.typed import ConfigError, build_dataclass
 LOSSES = ("mse_rate", "ce_count", "ce_mean", "ce_per_step", "mse_sequence")
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "multistep", "cosine_restarts")
+COMPILE_OPTIONS = ("mode", "backend", "dynamic", "fullgraph", "options")
 
 
 @dataclass
@@ -43,6 +44,12 @@ class DataConfig:
     (accuracy-B): ``val_method`` ``accuracy_b`` takes the last ``val_split`` of every class (PLIF,
     seeds_spec R2.4), ``random`` a random subset seeded with ``split_seed`` (snn-iir R1.3). The
     split is saved as ``split.json`` in the run folder and reused on resume.
+
+    ``on_device``: hold the whole dataset on the training device and batch it there by index
+    (:mod:`spikeflow.train.device_data`); ``auto`` = on CUDA for datasets that can be held (static
+    images with a deterministic transform, cached event frames without a random transform) when
+    they take at most ``on_device_max_gb`` GiB and half of the free device memory; ``true`` also
+    on CPU (an error when the training set cannot be held); ``false`` never.
     """
 
     name: Optional[str] = None
@@ -57,9 +64,12 @@ class DataConfig:
     val_method: Literal["accuracy_b", "random"] = "accuracy_b"
     split_seed: int = 42
     eval_options: dict = field(default_factory=dict)
+    on_device: Union[Literal["auto"], bool] = "auto"
+    on_device_max_gb: float = 4.0
 
     def check(self) -> None:
         _require(self.name, "data.name", "a registered dataset name (see `spikeflow data list`)")
+        _positive(self.on_device_max_gb, "data.on_device_max_gb")
         _positive(self.T, "data.T", allow_none=True)
         if not 0.0 <= self.val_split < 1.0:
             raise ConfigError(f"data.val_split must be in [0, 1), got {self.val_split}")
@@ -156,6 +166,14 @@ class TrainConfig:
     (:mod:`spikeflow.train.memory`; lossless, bit-identical gradients, costs some time).
     ``channels_last``: 4-D weights and every step of 5-D ``[T, B, C, H, W]`` inputs in
     channels-last memory format (faster convolution / BatchNorm on CPU; the fused neurons keep it).
+
+    GPU (docs/training.md, "GPU"): ``device`` ``auto`` = CUDA when available; ``amp`` ``auto`` =
+    bfloat16 autocast on CUDA, off on CPU (``fp16`` adds a GradScaler; ``true``/``false`` are
+    read as ``auto``/``off``; autocast is never used on CPU); ``log_interval`` = steps between the
+    host reads of the running loss/accuracy (null: 1 on CPU, 50 on CUDA); ``cuda_graphs``
+    captures the whole training step in a CUDA graph (CUDA only); ``compile_options`` are
+    keyword arguments of ``torch.compile`` (``mode``, ``backend``, ``dynamic``, ``fullgraph``,
+    ``options``).
     """
 
     epochs: int = 10
@@ -168,8 +186,11 @@ class TrainConfig:
     loss_options: dict = field(default_factory=dict)
     accuracy: Literal["mean", "last", "none"] = "mean"
     grad_clip: Optional[float] = None
-    amp: bool = False
+    amp: Union[Literal["auto", "off", "bf16", "fp16"], bool] = "auto"
     compile: bool = False
+    compile_options: dict = field(default_factory=dict)
+    cuda_graphs: bool = False
+    log_interval: Optional[int] = None
     deterministic: bool = False
     num_workers: int = 0
     drop_last: bool = False
@@ -177,8 +198,26 @@ class TrainConfig:
     pack_saved: bool = False
     channels_last: bool = False
 
+    def __post_init__(self) -> None:
+        if isinstance(self.amp, bool):  # older configs: amp true/false (YAML on/off)
+            self.amp = "auto" if self.amp else "off"
+
     def check(self) -> None:
         _positive(self.epochs, "train.epochs")
+        _positive(self.log_interval, "train.log_interval", allow_none=True)
+        unknown = sorted(set(self.compile_options) - set(COMPILE_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown config key 'train.compile_options.{unknown[0]}'; allowed: "
+                              f"{', '.join(COMPILE_OPTIONS)} (keyword arguments of torch.compile)")
+        if self.cuda_graphs:
+            clash = [key for key, bad in (("train.amp=fp16", self.amp == "fp16"),
+                                          ("train.compile=true", self.compile),
+                                          ("train.pack_saved=true", self.pack_saved)) if bad]
+            if clash:
+                raise ConfigError(f"train.cuda_graphs=true cannot be combined with {clash[0]} "
+                                  "(GradScaler and pack_saved read values on the host; compile "
+                                  "has its own graphs: train.compile_options={mode: "
+                                  "reduce-overhead})")
         _positive(self.batch_size, "train.batch_size")
         _positive(self.eval_batch_size, "train.eval_batch_size", allow_none=True)
         _positive(self.grad_clip, "train.grad_clip", allow_none=True)

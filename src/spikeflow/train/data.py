@@ -8,6 +8,10 @@ Batches reach the model time-first ``[T, B, ...]``:
   :class:`BatchEncoder` (``repeat`` is a view; ``poisson`` draws from a seeded generator).
 
 Targets stay batch-first: ``[B]`` class indices or ``[B, ...]`` tensors.
+
+:func:`make_run_loader` picks how batches reach the device (:mod:`spikeflow.train.device_data`):
+a dataset held on the device (``data.on_device``), or a DataLoader, on CUDA with pinned memory
+and event counts as uint8.
 """
 from __future__ import annotations
 
@@ -69,7 +73,9 @@ class BatchEncoder:
     ``encoding="none"``: the batch is already time-first. ``repeat``/``poisson``: the static batch
     ``[B, ...]`` is encoded with :mod:`spikeflow.data.encoders`; Poisson spikes come from
     ``generator`` (re-seeded per epoch by the loop; evaluation uses a fixed seed).
-    ``channels_last``: every step of a 5-D ``[T, B, C, H, W]`` result is made channels-last.
+    uint8 batches (exact event counts, :mod:`spikeflow.train.device_data`) become float32 on the
+    device. ``channels_last``: every step of a 5-D ``[T, B, C, H, W]`` result is made
+    channels-last. ``deterministic``: the encoding draws no random numbers (``none``/``repeat``).
     """
 
     def __init__(self, encoding: str, T: int | None, device: torch.device,
@@ -84,8 +90,15 @@ class BatchEncoder:
         if self.generator is not None:
             self.generator.manual_seed(seed)
 
+    @property
+    def deterministic(self) -> bool:
+        return self.encoding != "poisson"
+
     def __call__(self, x: Tensor) -> Tensor:
-        x = self._encode(x.to(self.device, non_blocking=True))
+        x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:
+            x = x.float()
+        x = self._encode(x)
         return steps_channels_last(x) if self.channels_last else x
 
     def _encode(self, x: Tensor) -> Tensor:
@@ -99,9 +112,13 @@ class BatchEncoder:
 
 
 def steps_channels_last(x: Tensor) -> Tensor:
-    """``[T, B, C, H, W]`` with every step a channels-last batch; other ranks are returned as is."""
+    """``[T, B, C, H, W]`` with every step a channels-last batch; other ranks are returned as is.
+    An input repeated over time (a stride-0 view, the ``repeat`` encoding) stays a view of one
+    channels-last step, so models can still compute its static part once."""
     if x.dim() != 5:
         return x
+    if x.stride(0) == 0:
+        return x[0].contiguous(memory_format=torch.channels_last).unsqueeze(0).expand(x.shape)
     return x.flatten(0, 1).contiguous(memory_format=torch.channels_last).unflatten(0, x.shape[:2])
 
 
@@ -190,17 +207,29 @@ def per_rank_batch(batch_size: int, info: DistInfo) -> int:
     return batch_size // info.world
 
 
-def make_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
-                pin_memory: bool = False) -> DataLoader:
-    """A loader with an :class:`EpochSampler` (shuffled + padded for training, sharded for eval)
-    and a generator re-seeded every epoch (worker seeds). Call ``sampler.set_epoch`` each epoch."""
+def _batch_and_sampler(n: int, cfg: Config, info: DistInfo, train: bool) -> tuple[int, EpochSampler]:
     t = cfg.train
     batch = per_rank_batch(t.batch_size if train else (t.eval_batch_size or t.batch_size), info)
-    sampler = EpochSampler(len(ds), info.rank, info.world, shuffle=train, seed=t.seed, pad=train)
+    return batch, EpochSampler(n, info.rank, info.world, shuffle=train, seed=t.seed, pad=train)
+
+
+def make_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
+                pin_memory: bool = False, compact: bool = False) -> DataLoader:
+    """A loader with an :class:`EpochSampler` (shuffled + padded for training, sharded for eval)
+    and a generator re-seeded every epoch (worker seeds). Call ``sampler.set_epoch`` each epoch.
+
+    ``compact``: event datasets whose items are exact counts yield them as uint8
+    (:class:`~spikeflow.train.device_data.CountFrames`; the encoder makes them float32)."""
+    t = cfg.train
+    batch, sampler = _batch_and_sampler(len(ds), cfg, info, train)
     clips = dataset_clips(ds)
     if clips and train:
         raise ValueError("multi-clip items ([K, T, ...]) are a test protocol: set `clips` in "
                          "data.eval_options, not data.options")
+    if compact:
+        from spikeflow.train.device_data import count_view  # noqa: PLC0415
+
+        ds = count_view(ds) or ds
     collate = collate_time_first if cfg.data.encoding == "none" else collate_batch_first
     gen = torch.Generator()
     gen.manual_seed(derive_seed(t.seed, info.rank))
@@ -209,6 +238,23 @@ def make_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
                         generator=gen, drop_last=train and t.drop_last, pin_memory=pin_memory)
     loader.clips = clips  # read by evaluate(): K clips per sample, 0 for plain items
     return loader
+
+
+def make_run_loader(ds: Dataset, cfg: Config, info: DistInfo, train: bool,
+                    device: torch.device) -> Any:
+    """The loader of a run on ``device``: a :class:`~spikeflow.train.device_data.DeviceLoader`
+    when ``data.on_device`` holds ``ds`` there (same batches, same order), else
+    :func:`make_loader` (on CUDA with pinned memory and uint8 event counts)."""
+    from spikeflow.train.device_data import (DeviceLoader, hold_on_device,  # noqa: PLC0415
+                                             host_tensors)
+
+    d = cfg.data
+    if hold_on_device(ds, d.on_device, device, d.on_device_max_gb, train):
+        batch, sampler = _batch_and_sampler(len(ds), cfg, info, train)
+        return DeviceLoader(host_tensors(ds), device, sampler, batch,
+                            train and cfg.train.drop_last, d.encoding == "none", ds)
+    cuda = device.type == "cuda"
+    return make_loader(ds, cfg, info, train, pin_memory=cuda, compact=cuda)
 
 
 def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> None:
@@ -223,5 +269,6 @@ def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> No
 
 __all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "collate_clips",
            "dataset_clips", "BatchEncoder", "Datasets",
-           "dataset_options", "make_holdout", "build_datasets", "make_loader", "set_loader_epoch",
+           "dataset_options", "make_holdout", "build_datasets", "make_loader", "make_run_loader",
+           "set_loader_epoch",
            "per_rank_batch", "split_identity"]

@@ -22,11 +22,14 @@ from torch.utils.data import Sampler
 
 @dataclass(frozen=True)
 class DistInfo:
-    """Rank of this process, number of processes, and its local (per-node) rank."""
+    """Rank of this process, number of processes, its local (per-node) rank, and whether it was
+    launched by ``torchrun`` (then it joins a process group even alone: ``--nproc_per_node 1``
+    runs the DDP code path, e.g. to check NCCL on one GPU)."""
 
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    launched: bool = False
 
     @property
     def is_main(self) -> bool:
@@ -34,21 +37,33 @@ class DistInfo:
 
     @property
     def enabled(self) -> bool:
-        return self.world > 1
+        return self.world > 1 or self.launched
 
 
 def env_dist_info() -> DistInfo:
-    """Rank/world from the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    """Rank/world from the variables ``torchrun`` sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``;
+    ``MASTER_ADDR``/``MASTER_PORT`` mark a launch, the rendezvous of ``init_process_group``)."""
+    env = os.environ
+    world = int(env.get("WORLD_SIZE", "1"))
+    launched = all(k in env for k in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"))
+    return DistInfo(int(env.get("RANK", "0")), world, int(env.get("LOCAL_RANK", "0")), launched)
+
+
+def backend_for(device: torch.device) -> str:
+    """``nccl`` for CUDA devices, ``gloo`` otherwise."""
+    return "nccl" if device.type == "cuda" else "gloo"
 
 
 def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by ``torchrun`` (no-op for a single process)."""
+    """Join the process group when launched by ``torchrun`` (no-op for a plain single process);
+    NCCL on CUDA (bound to ``device``), Gloo on CPU."""
     info = env_dist_info()
     if info.enabled and not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
+        backend = backend_for(device)
+        if backend == "nccl":
+            dist.init_process_group(backend=backend, device_id=device)
+        else:
+            dist.init_process_group(backend=backend)
     return info
 
 
@@ -123,5 +138,5 @@ class EpochSampler(Sampler[int]):
         return len(range(self.rank, self.n, self.world))
 
 
-__all__ = ["DistInfo", "env_dist_info", "init_distributed", "shutdown_distributed",
+__all__ = ["DistInfo", "env_dist_info", "backend_for", "init_distributed", "shutdown_distributed",
            "all_reduce_sum", "broadcast_flag", "barrier", "EpochSampler"]

@@ -26,19 +26,23 @@ def fused_supported(params: list[nn.Parameter]) -> bool:
     return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
 
 
-def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig) -> Optimizer:
+def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimConfig,
+                    capturable: bool = False) -> Optimizer:
     """Adam / AdamW / SGD over ``params`` with ``cfg``'s lr and weight decay (fused update when
-    ``cfg.fused`` is true, or null and supported)."""
+    ``cfg.fused`` is true, or null and supported). ``capturable``: Adam/AdamW keep their step
+    counter on the device so the update can be captured in a CUDA graph (``train.cuda_graphs``;
+    SGD needs nothing)."""
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
     fused = fused_supported(params) if cfg.fused is None else cfg.fused
     if cfg.name == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay, fused=fused)
+                                weight_decay=cfg.weight_decay, fused=fused, capturable=capturable)
     if cfg.name == "adamw":
         return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay, fused=fused)
+                                 weight_decay=cfg.weight_decay, fused=fused,
+                                 capturable=capturable)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay, fused=fused)

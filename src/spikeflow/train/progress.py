@@ -52,7 +52,7 @@ class Progress:
         if "acc" in info:
             post["acc"] = _pct(info["acc"])
         self.batch_bar.set_postfix(post, refresh=False)
-        self.batch_bar.update(1)
+        self.batch_bar.update(int(info.get("batches", 1)))  # batches since the last host read
 
     def end_epoch(self, line: str) -> None:
         if self.quiet:

@@ -19,8 +19,8 @@ import torch.distributed as dist
 from torch import nn
 
 from spikeflow.train import checkpoint as ck
-from spikeflow.train.config import Config
-from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_loader,
+from spikeflow.train.config import Config, ConfigError
+from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_run_loader,
                                   set_loader_epoch)
 from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
                                          shutdown_distributed)
@@ -33,7 +33,8 @@ from spikeflow.train.progress import Progress, format_row
 from spikeflow.train.seed import (derive_seed, get_rng_state, seed_everything, set_deterministic,
                                   set_rng_state)
 from spikeflow.train.setup import (BEST, LAST, build_model, count_params, format_seconds,
-                                   import_plugins, resolve_device, resolve_run_dir, summarize)
+                                   import_plugins, resolve_amp, resolve_device, resolve_run_dir,
+                                   summarize)
 from spikeflow.train.testing import write_test_metrics
 
 @dataclass
@@ -139,10 +140,11 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     model = build_model(cfg).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = build_optimizer(model.parameters(), cfg.optim)
+    amp = resolve_amp(cfg.train.amp, device)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    graphs = _cuda_graphs(cfg, device, info, scaler is not None)
+    opt = build_optimizer(model.parameters(), cfg.optim, capturable=graphs)
     sched = build_scheduler(opt, cfg.schedule, cfg.train.epochs)
-    use_amp = cfg.train.amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp else None
     history: list[dict[str, Any]] = []
     start = 0
     if ckpt is not None:
@@ -160,28 +162,30 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
         atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
         atomic_write_text(run_dir / "versions.json",
                           __import__("json").dumps(versions(cfg.train.seed), indent=2) + "\n")
-    net: nn.Module = model
+    # evaluation runs the (DDP-wrapped) model eagerly; train.compile compiles the training
+    # forward only (no recompiles for eval mode, the eval batch size or the firing-rate hooks)
+    eval_net: nn.Module = model
     if info.enabled:
-        net = nn.parallel.DistributedDataParallel(
+        eval_net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.train.compile:
-        net = torch.compile(net)
-    pin = device.type == "cuda"
-    train_loader = make_loader(data.train, cfg, info, train=True, pin_memory=pin)
-    eval_loaders = {"val": make_loader(data.val, cfg, info, False, pin)} if data.val else {}
-    eval_loaders["test"] = make_loader(data.test, cfg, info, False, pin)
+    net = torch.compile(eval_net, **cfg.train.compile_options) if cfg.train.compile else eval_net
+    train_loader = make_run_loader(data.train, cfg, info, True, device)
+    eval_loaders = {"val": make_run_loader(data.val, cfg, info, False, device)} if data.val else {}
+    eval_loaders["test"] = make_run_loader(data.test, cfg, info, False, device)
     encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device, cfg.train.channels_last)
+    interval = cfg.train.log_interval or (CUDA_LOG_INTERVAL if device.type == "cuda" else 1)
     step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
-                cfg.train.accuracy, use_amp, scaler, cfg.train.grad_clip, info.enabled,
-                cfg.train.pack_saved)
+                cfg.train.accuracy, amp, scaler, cfg.train.grad_clip, info.enabled,
+                cfg.train.pack_saved, log_interval=interval, cuda_graphs=graphs)
     if start == 0:
         echo(f"run folder: {run_dir}")
     else:
         echo(f"resuming {run_dir} after epoch {start}/{cfg.train.epochs}")
-    echo(f"model {cfg.model.name} ({count_params(model):,} parameters) on {device}"
-         f"{f' x{info.world} processes' if info.enabled else ''} | data {cfg.data.name}: "
+    procs = f" x{info.world} processes ({dist.get_backend()})" if info.enabled else ""
+    echo(f"model {cfg.model.name} ({count_params(model):,} parameters) on {device}{procs}, "
+         f"{_precision(amp, graphs, cfg.train.compile)} | data {cfg.data.name}: "
          f"train {len(data.train)}, {'val ' + str(len(data.val)) + ', ' if data.val else ''}"
-         f"test {len(data.test)}")
+         f"test {len(data.test)}{_placement(train_loader, device)}")
     if start >= cfg.train.epochs:
         echo(f"run already complete ({start} epochs)")
         return RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
@@ -206,7 +210,7 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": current_lr(opt)}
             sched.step()
             row.update({f"train_{k}": v for k, v in tr.items() if k in ("loss", "acc")})
-            row.update(_evaluate_all(net, model, eval_loaders, step, encoder, cfg))
+            row.update(_evaluate_all(eval_net, model, eval_loaders, step, encoder, cfg))
             row["epoch_seconds"] = time.perf_counter() - t0
             row["train_samples_per_s"] = tr["samples_per_s"]
             history.append(row)
@@ -231,6 +235,37 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     ck.load_model_state(model, ck.load_checkpoint(best, device)["model"], best)
     result.metrics = write_test_metrics(model, eval_loaders["test"], step, run_dir, info.is_main)
     return result
+
+
+#: steps between host reads of the running loss/accuracy on CUDA (train.log_interval: null)
+CUDA_LOG_INTERVAL = 50
+
+
+def _cuda_graphs(cfg: Config, device: torch.device, info: DistInfo, scaler: bool) -> bool:
+    """Whether the training step runs as a CUDA graph (``train.cuda_graphs`` on CUDA)."""
+    if not (cfg.train.cuda_graphs and device.type == "cuda"):
+        return False
+    if info.enabled:
+        raise ConfigError("train.cuda_graphs=true is not supported with several processes (DDP); "
+                          "set train.cuda_graphs=false")
+    if scaler:
+        raise ConfigError("train.cuda_graphs=true needs bfloat16 or no autocast (this GPU has no "
+                          "bfloat16, so train.amp=auto chose float16 with a GradScaler); set "
+                          "train.amp=off")
+    return True
+
+
+def _precision(amp: torch.dtype | None, graphs: bool, compiled: bool) -> str:
+    text = {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast + GradScaler"}.get(
+        amp, "float32")
+    return text + (", CUDA graphs" if graphs else "") + (", compiled" if compiled else "")
+
+
+def _placement(loader: Any, device: torch.device) -> str:
+    if getattr(loader, "on_device", False):
+        mib = loader.nbytes / 2**20
+        return f" (held on {device.type}, {mib:.{0 if mib >= 10 else 1}f} MiB)"
+    return ""
 
 
 def _evaluate_all(net: nn.Module, model: nn.Module, loaders: dict[str, Any], step: Step,

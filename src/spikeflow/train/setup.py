@@ -48,16 +48,45 @@ def import_plugins(items: list[str]) -> None:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else ``cpu``."""
+    """``auto`` -> ``cuda:<local_rank>`` when ``torch.cuda.is_available()``, else ``cpu``;
+    ``cuda`` -> ``cuda:<local_rank>`` (one GPU per ``torchrun`` process); ``cuda:N`` as given.
+    The chosen GPU becomes the current CUDA device."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError(f"train.device={name} but CUDA is not available; use train.device=cpu")
+            raise ConfigError(f"train.device={name} but CUDA is not available (torch "
+                              f"{torch.__version__}, torch.version.cuda={torch.version.cuda}); "
+                              "use train.device=cpu or auto")
         index = int(name.split(":")[1]) if ":" in name else local_rank
+        count = torch.cuda.device_count()
+        if index >= count:
+            raise ConfigError(f"train.device={name}: GPU index {index} does not exist ({count} "
+                              f"visible{'; LOCAL_RANK=' + str(local_rank) if ':' not in name else ''})")
         torch.cuda.set_device(index)
         return torch.device("cuda", index)
     return torch.device("cpu")
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_amp(setting: str | bool, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.amp`` on ``device`` (None = full precision).
+
+    ``auto`` -> bfloat16 on CUDA (float16 on GPUs without bfloat16), None on CPU; ``bf16`` /
+    ``fp16`` -> that dtype on CUDA; ``off`` -> None. Autocast is never used on CPU (the CPU
+    kernels compute in float32), so every setting gives None there.
+    """
+    if isinstance(setting, bool):
+        setting = "auto" if setting else "off"
+    if setting not in ("auto", "off", "bf16", "fp16"):
+        raise ConfigError(f"train.amp must be auto, off, bf16 or fp16, got {setting!r}")
+    if device.type != "cuda" or setting == "off":
+        return None
+    if setting == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return AMP_DTYPES[setting]
 
 
 def _base_name(cfg: Config) -> str:
@@ -148,5 +177,5 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LAST", "BEST", "import_plugins", "resolve_device", "resolve_run_dir", "latest_run",
+__all__ = ["LAST", "BEST", "import_plugins", "resolve_device", "resolve_amp", "AMP_DTYPES", "resolve_run_dir", "latest_run",
            "build_model", "count_params", "format_seconds", "summarize"]

@@ -16,11 +16,12 @@ from torch import nn
 from spikeflow.train import checkpoint as ck
 from spikeflow.train.config import Config, ConfigError, apply_overrides, config_from_dict
 from spikeflow.train.data import (EVAL_SEED, BatchEncoder, dataset_options, make_holdout,
-                                  make_loader)
+                                  make_run_loader)
 from spikeflow.train.distributed import DistInfo
 from spikeflow.train.loop import Step, evaluate
 from spikeflow.train.losses import build_loss
-from spikeflow.train.setup import BEST, LAST, build_model, import_plugins, resolve_device
+from spikeflow.train.setup import (BEST, LAST, build_model, import_plugins, resolve_amp,
+                                   resolve_device)
 
 SPLITS = ("train", "val", "test")
 
@@ -105,11 +106,11 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", overrides: list
     if cfg.train.channels_last:
         model.to(memory_format=torch.channels_last)
     ds = _dataset(cfg, split, path.parent)
-    loader = make_loader(ds, cfg, DistInfo(), train=False, pin_memory=device.type == "cuda")
+    loader = make_run_loader(ds, cfg, DistInfo(), False, device)
     encoder = BatchEncoder(cfg.data.encoding, cfg.data.T, device, cfg.train.channels_last)
     encoder.reseed(EVAL_SEED)
     step = Step(build_loss(cfg.train.loss, cfg.train.loss_options), encoder, device,
-                cfg.train.accuracy)
+                cfg.train.accuracy, resolve_amp(cfg.train.amp, device))
     res = evaluate(model, loader, step)
     out = {"checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": split, **res}
     acc = f" acc {100 * res['acc']:.2f}%" if "acc" in res else ""
