@@ -56,8 +56,8 @@ def test_lif_family_fused_equals_reference(dtype, mode, v_reset, detach):
         w = torch.tensor(0.4, dtype=dtype, requires_grad=True)
 
         def run(backend, x, v0, alpha, w):
-            leak = {IF_MODE: 1.0, LIF_MODE: 2.5, PLIF_MODE: torch.sigmoid(w)}[mode]
-            return lif_run(x, v0, mode, leak, 1.0, v_reset, decay, detach, S.SurrogateSpec(code, alpha),
+            tk = {IF_MODE: 1.0, LIF_MODE: 2.5, PLIF_MODE: torch.sigmoid(w)}[mode]  # tau or k
+            return lif_run(x, v0, mode, tk, 1.0, v_reset, decay, detach, S.SurrogateSpec(code, alpha),
                            strict, backend, "test")
 
         outs = _compare(run, (x, v0, alpha, w), grads, dtype) if mode == PLIF_MODE else \
@@ -286,9 +286,9 @@ def test_paired_time_steps_for_every_sequence_length(T, grads):
     spec = S.SurrogateSpec(S.SIGMOID, alpha)
 
     def run_lif(backend, *ts):
-        leak = torch.sigmoid(w) if grads == "k" else 2.0
+        tau_or_k = torch.sigmoid(w) if grads == "k" else 2.0
         mode = PLIF_MODE if grads == "k" else LIF_MODE
-        return lif_run(x, v0, mode, leak, 1.0, 0.0, True, False, spec, False, backend, "t")
+        return lif_run(x, v0, mode, tau_or_k, 1.0, 0.0, True, False, spec, False, backend, "t")
 
     def run_decay(backend, *ts):
         return decay_lif(x, v0, detach_reset=False, surrogate=S.SurrogateSpec(S.RECTANGLE, alpha)

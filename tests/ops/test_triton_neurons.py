@@ -137,10 +137,11 @@ LIF_CASES = [
 def _lif_run(mode, tau, decay, v_reset, strict, detach, code):
     def run(x, states, params):
         w, alpha = params
-        leak = torch.sigmoid(w) if mode == 2 else (tau if mode == 1 else 1.0)
+        tau_or_k = torch.sigmoid(w) if mode == 2 else (tau if mode == 1 else 1.0)
         sur = SurrogateSpec(code, alpha if alpha is not None else PARAM[code])
-        s, v = lif_reference(x, states[0], mode=mode, leak=leak, v_threshold=1.0, v_reset=v_reset,
-                             decay_input=decay, detach_reset=detach, surrogate=sur, strict=strict)
+        s, v = lif_reference(x, states[0], mode=mode, tau_or_k=tau_or_k, v_threshold=1.0,
+                             v_reset=v_reset, decay_input=decay, detach_reset=detach,
+                             surrogate=sur, strict=strict)
         return s, v
     return run
 

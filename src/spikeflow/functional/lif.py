@@ -34,13 +34,14 @@ IF_MODE, LIF_MODE, PLIF_MODE = ops.IF_MODE, ops.LIF_MODE, ops.PLIF_MODE
 _DEFAULT_SURROGATE = SurrogateSpec(SIGMOID, 4.0)
 
 
-def lif_reference(x: Tensor, v: Tensor, *, mode: int, leak: Union[float, Tensor],
+def lif_reference(x: Tensor, v: Tensor, *, mode: int, tau_or_k: Union[float, Tensor],
                   v_threshold: float, v_reset: Optional[float], decay_input: bool,
                   detach_reset: bool, surrogate: SurrogateSpec, strict: bool) -> tuple[Tensor, Tensor]:
     """The plain loop (one torch op per step, autograd does the backward): the oracle.
 
-    ``mode``: ``IF_MODE`` (``leak`` unused), ``LIF_MODE`` (``leak`` = tau, divides) or ``PLIF_MODE``
-    (``leak`` = k = 1/tau, multiplies). Returns ``(spikes [T, ...], v_final [...])``.
+    ``mode``: ``IF_MODE`` (``tau_or_k`` unused), ``LIF_MODE`` (``tau_or_k`` = tau, divides) or
+    ``PLIF_MODE`` (``tau_or_k`` = k = 1/tau, multiplies): the one mode-dependent leak operand,
+    named for both its meanings. Returns ``(spikes [T, ...], v_final [...])``.
     """
     vr = 0.0 if v_reset is None else v_reset
     spikes = []
@@ -48,9 +49,9 @@ def lif_reference(x: Tensor, v: Tensor, *, mode: int, leak: Union[float, Tensor]
         if mode == IF_MODE:
             h = v + xt
         elif mode == LIF_MODE:
-            h = v + (xt - (v - vr)) / leak if decay_input else v - (v - vr) / leak + xt
+            h = v + (xt - (v - vr)) / tau_or_k if decay_input else v - (v - vr) / tau_or_k + xt
         else:
-            h = v + (xt - (v - vr)) * leak if decay_input else v - (v - vr) * leak + xt
+            h = v + (xt - (v - vr)) * tau_or_k if decay_input else v - (v - vr) * tau_or_k + xt
         s = spike(h - v_threshold, surrogate, strict)
         sr = s.detach() if detach_reset else s
         v = h - sr * v_threshold if v_reset is None else sr * v_reset + (1.0 - sr) * h
@@ -58,20 +59,20 @@ def lif_reference(x: Tensor, v: Tensor, *, mode: int, leak: Union[float, Tensor]
     return torch.stack(spikes), v
 
 
-def _run(x: Tensor, v: Optional[Tensor], mode: int, leak: Union[float, Tensor], v_threshold: float,
-         v_reset: Optional[float], decay_input: bool, detach_reset: bool, surrogate: SurrogateSpec,
-         strict: bool, backend: str, what: str) -> tuple[Tensor, Tensor]:
+def _run(x: Tensor, v: Optional[Tensor], mode: int, tau_or_k: Union[float, Tensor],
+         v_threshold: float, v_reset: Optional[float], decay_input: bool, detach_reset: bool,
+         surrogate: SurrogateSpec, strict: bool, backend: str, what: str) -> tuple[Tensor, Tensor]:
     v = initial_state(x, v, "v")
     if x.shape[0] == 0:
         return torch.zeros_like(x), v
     if not ops.use_fused(backend, x, what):
-        return lif_reference(x, v, mode=mode, leak=leak, v_threshold=v_threshold, v_reset=v_reset,
-                             decay_input=decay_input, detach_reset=detach_reset,
+        return lif_reference(x, v, mode=mode, tau_or_k=tau_or_k, v_threshold=v_threshold,
+                             v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
                              surrogate=surrogate, strict=strict)
     lay = StepLayout(x)
     s, v_final = ops.lif(lay.flat(x), lay.flat_state(v), mode=mode,
-                         tau=float(leak) if mode == LIF_MODE else 1.0,
-                         k=leak if mode == PLIF_MODE else None, v_threshold=v_threshold,
+                         tau=float(tau_or_k) if mode == LIF_MODE else 1.0,
+                         k=tau_or_k if mode == PLIF_MODE else None, v_threshold=v_threshold,
                          v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
                          strict=strict, surrogate=int(surrogate.code), alpha=surrogate.param)
     return lay.unflat(s), lay.unflat_state(v_final)

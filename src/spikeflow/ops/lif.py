@@ -35,12 +35,12 @@ __all__ = ["lif", "IF_MODE", "LIF_MODE", "PLIF_MODE", "FAMILY"]
 IF_MODE, LIF_MODE, PLIF_MODE = 0, 1, 2
 
 
-def _charge(v: Tensor, xt: Tensor, mode: int, decay: bool, leak, vr: float) -> Tensor:
+def _charge(v: Tensor, xt: Tensor, mode: int, decay: bool, tau_or_k, vr: float) -> Tensor:
     if mode == IF_MODE:
         return v + xt
     if mode == LIF_MODE:
-        return v + (xt - (v - vr)) / leak if decay else v - (v - vr) / leak + xt
-    return v + (xt - (v - vr)) * leak if decay else v - (v - vr) * leak + xt
+        return v + (xt - (v - vr)) / tau_or_k if decay else v - (v - vr) / tau_or_k + xt
+    return v + (xt - (v - vr)) * tau_or_k if decay else v - (v - vr) * tau_or_k + xt
 
 
 def _fire(h: Tensor, thr: float, vr: float, hard: bool, strict: bool) -> tuple[Tensor, Tensor]:
@@ -58,10 +58,10 @@ def reference_forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Ten
     mode, decay, hard, strict = flags[0], bool(flags[1]), bool(flags[2]), bool(flags[3])
     sd = state_dtype(x.dtype)
     v = states[0].to(sd)
-    leak = tparams[0].detach().to(sd) if mode == PLIF_MODE else tau
+    tau_or_k = tparams[0].detach().to(sd) if mode == PLIF_MODE else tau
     spikes, hs = [], []
     for xt in x.unbind(0):
-        h = _charge(v, xt.to(sd), mode, decay, leak, vr)
+        h = _charge(v, xt.to(sd), mode, decay, tau_or_k, vr)
         s, v = _fire(h, thr, vr, hard, strict)
         spikes.append(s.to(x.dtype))
         if keep:

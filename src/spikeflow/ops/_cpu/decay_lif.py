@@ -41,37 +41,37 @@ class DecayLIFConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _charge(xv, vv, decay, thr, one, zero, ge):  # pragma: no cover - compiled
+def _charge(xv, vv, decay, thr, one, zero, strict):  # pragma: no cover - compiled
     """One neuron, one step: ``(U, spike, state after the reset)``."""
     uu = decay * vv + xv
-    sp = (uu > thr) | (ge & (uu == thr))
+    sp = (uu > thr) | ((uu == thr) & (not strict))
     return uu, (one if sp else zero), (zero if sp else uu)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge,
+def _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, strict,
                pair):  # pragma: no cover - compiled
     """Step ``t`` (rows ``xa``, ``sa``, ``ua``) and, when ``pair``, step ``t + 1`` (``xb``, ``sb``,
     ``ub``) in one pass, the state kept in a register between the two."""
     for i in range(n):
-        uu, sv, vv = _charge(xa[i], v[i], decay, thr, one, zero, ge)
+        uu, sv, vv = _charge(xa[i], v[i], decay, thr, one, zero, strict)
         ua[i] = uu
         sa[i] = sv
         if pair:
-            uu, sv, vv = _charge(xb[i], vv, decay, thr, one, zero, ge)
+            uu, sv, vv = _charge(xb[i], vv, decay, thr, one, zero, strict)
             ub[i] = uu
             sb[i] = sv
         v[i] = vv
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge,
+def _step(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, strict,
           pair):  # pragma: no cover - compiled
     """One or two time steps of a block: ``U = decay * v + x``, spikes, ``v`` reset in place."""
     if pair:
-        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge, True)
+        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, strict, True)
     else:
-        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, ge, False)
+        _step_loop(xa, xb, v, sa, sb, ua, ub, n, decay, thr, one, zero, strict, False)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -82,7 +82,7 @@ def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - comp
     T, N = x.shape
     decay, thr = p[0], p[1]
     one, zero = c[ONE], c[ZERO]
-    ge = f[0] == 0
+    strict = f[0] != 0
     keep = u.shape[0] == T
     sc = scratch(3, bs, x.dtype)
     v, dump_a, dump_b = sc[0, :bs], sc[1, :bs], sc[2, :bs]
@@ -98,23 +98,23 @@ def _forward(b0, b1, bs, x, v0, s, u, vout, p, f, c):  # pragma: no cover - comp
             ua = u[t, lo:hi] if keep else dump_a[:n]
             ub = u[tb, lo:hi] if keep else dump_b[:n]
             _step(x[t, lo:hi], x[tb, lo:hi], v, s[t, lo:hi], s[tb, lo:hi], ua, ub, n, decay, thr,
-                  one, zero, ge, pair)
+                  one, zero, strict, pair)
             t += 2
         vout[lo:hi] = v[:n]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _grad(uu, gsv, gvi, thr, zero, ge, detach, a, k, code):  # pragma: no cover - compiled
+def _grad(uu, gsv, gvi, thr, zero, strict, detach, a, k, code):  # pragma: no cover - compiled
     """One neuron, one reverse step: ``(dL/dU, dL/dalpha term)`` from ``U``, ``dL/dS`` and the
     gradient ``gvi`` reaching the state after the step."""
     sg, dp = surrogate(uu - thr, code, a, k)
-    sp = (uu > thr) | (ge & (uu == thr))
+    sp = (uu > thr) | ((uu == thr) & (not strict))
     gtot = gsv - (zero if detach else gvi * uu)
     return gtot * sg + (zero if sp else gvi), gtot * dp
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=GRAD_MATH)
-def _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k, code, acc,
+def _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, strict, detach, a, k, code, acc,
                   pair):  # pragma: no cover - compiled
     """Reverse step ``t`` (rows ``u1``, ``g1``) and, when ``pair``, step ``t - 1`` (``u0``,
     ``g0``) in the same pass, the state gradient kept in a register between the two (half the
@@ -122,12 +122,12 @@ def _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a,
     :func:`_backward`): each combination is its own straight-line loop, compiled when first
     used."""
     for i in range(n):
-        gu, da = _grad(u1[i], g1[i], gv[i], thr, zero, ge, detach, a, k, code)
+        gu, da = _grad(u1[i], g1[i], gv[i], thr, zero, strict, detach, a, k, code)
         u1[i] = gu  # dL/dI[t] over U[t] (see _inplace.py)
         if acc:
             acc_a[i] += da
         if pair:
-            gu, da = _grad(u0[i], g0[i], decay * gu, thr, zero, ge, detach, a, k, code)
+            gu, da = _grad(u0[i], g0[i], decay * gu, thr, zero, strict, detach, a, k, code)
             u0[i] = gu
             if acc:
                 acc_a[i] += da
@@ -145,7 +145,7 @@ def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, code):  # pragma: no 
     decay, thr, a = p[0], p[1], p[2]
     zero = c[ZERO]
     k = sur_consts(c)
-    ge, detach, acc = f[0] == 0, f[1] != 0, f[3] != 0
+    strict, detach, acc = f[0] != 0, f[1] != 0, f[3] != 0
     sc = scratch(2, bs, u.dtype)
     gv, acc_a = sc[0, :bs], sc[1, :bs]
     for b in range(b0, b1):
@@ -160,13 +160,13 @@ def _backward(b0, b1, bs, u, gs, gvT, gv0, apart, p, f, c, code):  # pragma: no 
             tb = t - 1 if pair else t
             u1, g1, u0, g0 = u[t, lo:hi], gs[t, lo:hi], u[tb, lo:hi], gs[tb, lo:hi]
             if acc:  # literal code, acc, pair: one specialisation each
-                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, strict, detach, a, k,
                               code, True, False)
             elif pair:
-                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, strict, detach, a, k,
                               code, False, True)
             else:
-                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, ge, detach, a, k,
+                _reverse_loop(u1, g1, u0, g0, gv, acc_a, n, decay, thr, zero, strict, detach, a, k,
                               code, False, False)
             t -= 2 if pair else 1
         gv0[lo:hi] = gv[:n]

@@ -43,12 +43,12 @@ class IIRConfig(NamedTuple):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, r, vt, st, n, m, a, thr, rv, one, zero, ge):  # pragma: no cover - compiled
+def _step(xt, v, r, vt, st, n, m, a, thr, rv, one, zero, strict):  # pragma: no cover - compiled
     """One time step of a block: membrane ``vt``/``v``, spikes ``st``, reset trace ``r``."""
     for i in range(n):
         vv = m * v[i] + xt[i] - r[i]
         vt[i] = vv
-        sp = (vv > thr) | (ge & (vv == thr))
+        sp = (vv > thr) | ((vv == thr) & (not strict))
         st[i] = one if sp else zero
         v[i] = vv
         r[i] = a * r[i] + (rv if sp else zero)
@@ -61,7 +61,7 @@ def _forward(b0, b1, bs, x, v0, r0, s, vs, vout, rout, p, f, c):  # pragma: no c
     T, N = x.shape
     m, a, thr, rv = p[0], p[1], p[2], p[3]
     one, zero = c[ONE], c[ZERO]
-    ge = f[0] == 0
+    strict = f[0] != 0
     keep = vs.shape[0] == T
     sc = scratch(3, bs, x.dtype)
     v, r, dump = sc[0, :bs], sc[1, :bs], sc[2, :bs]
@@ -73,7 +73,7 @@ def _forward(b0, b1, bs, x, v0, r0, s, vs, vout, rout, p, f, c):  # pragma: no c
         r[:n] = r0[lo:hi]
         for t in range(T):
             vt = vs[t, lo:hi] if keep else dump[:n]
-            _step(x[t, lo:hi], v, r, vt, s[t, lo:hi], n, m, a, thr, rv, one, zero, ge)
+            _step(x[t, lo:hi], v, r, vt, s[t, lo:hi], n, m, a, thr, rv, one, zero, strict)
         vout[lo:hi] = v[:n]
         rout[lo:hi] = r[:n]
 

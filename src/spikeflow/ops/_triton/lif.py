@@ -72,20 +72,20 @@ _IF, _DIV, _MUL, _MUL_K = 0, 1, 2, 3
 
 
 @triton.jit
-def _charge(v, xv, leak, vr, LEAK: tl.constexpr, DECAY: tl.constexpr):
+def _charge(v, xv, tau_or_k, vr, LEAK: tl.constexpr, DECAY: tl.constexpr):
     """``H`` from ``V`` and ``X``: the reference loop's expression, evaluated in the same order."""
     if LEAK == 0:
         h = v + xv
     elif LEAK == 1:
         if DECAY:
-            h = v + tl.div_rn(xv - (v - vr), leak)
+            h = v + tl.div_rn(xv - (v - vr), tau_or_k)
         else:
-            h = v - tl.div_rn(v - vr, leak) + xv
+            h = v - tl.div_rn(v - vr, tau_or_k) + xv
     else:
         if DECAY:
-            h = v + (xv - (v - vr)) * leak
+            h = v + (xv - (v - vr)) * tau_or_k
         else:
-            h = v - (v - vr) * leak + xv
+            h = v - (v - vr) * tau_or_k + xv
     return h
 
 
@@ -104,7 +104,7 @@ def _fire(h, thr, vr, HARD: tl.constexpr, STRICT: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=["T"])
-def _lif_forward_kernel(x_ptr, v0_ptr, k_ptr, s_ptr, vout_ptr, h_ptr, T, N, leak, thr, vr,
+def _lif_forward_kernel(x_ptr, v0_ptr, k_ptr, s_ptr, vout_ptr, h_ptr, T, N, tau_or_k, thr, vr,
                         LEAK: tl.constexpr, DECAY: tl.constexpr, HARD: tl.constexpr,
                         STRICT: tl.constexpr, KEEP: tl.constexpr, BLOCK: tl.constexpr):
     """Neurons ``program_id(0) * BLOCK + [0, BLOCK)``, all ``T`` steps: ``S`` (and ``H`` when
@@ -114,7 +114,7 @@ def _lif_forward_kernel(x_ptr, v0_ptr, k_ptr, s_ptr, vout_ptr, h_ptr, T, N, leak
     if LEAK == 3:
         lk = tl.load(k_ptr).to(tl.float32)
     else:
-        lk = leak
+        lk = tau_or_k
     v = tl.load(v0_ptr + n, mask=mask, other=0.0).to(tl.float32)
     off = n  # int64 element offset of row t
     x_next = tl.load(x_ptr + off, mask=mask & (T > 0), other=0.0)
@@ -243,7 +243,7 @@ def lif_forward(x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tens
     """
     tau, thr, vr, mode, decay, hard, strict, _, _ = _unpack(params, flags)
     T, N = check_sequence("lif_forward", x, [("v0", v0)])
-    leak_kind, leak = _leak(mode, tau)
+    leak_kind, tau_or_k = _leak(mode, tau)
     if leak_kind == _MUL_K:
         check_scalar("lif_forward", "k", k, x.device)
     s = torch.empty_like(x)
@@ -255,7 +255,7 @@ def lif_forward(x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tens
         return s, vout.copy_(v0), saved
     bs = block_size(N, block)
     _lif_forward_kernel[(triton.cdiv(N, bs),)](
-        x, v0, k if leak_kind == _MUL_K else v0, s, vout, saved if keep else s, T, N, leak, thr,
+        x, v0, k if leak_kind == _MUL_K else v0, s, vout, saved if keep else s, T, N, tau_or_k, thr,
         vr, LEAK=leak_kind, DECAY=decay, HARD=hard, STRICT=strict, KEEP=bool(keep), BLOCK=bs,
         num_warps=num_warps, enable_fp_fusion=False)
     return s, vout, saved
