@@ -34,7 +34,13 @@ def check_number(owner: str, name: str, value: object, *, low: Optional[float] =
 
 
 def check_compare(owner: str, compare: str) -> bool:
-    """``compare`` (">=" or ">") -> ``strict`` flag."""
+    """``compare`` (">=" or ">") -> ``strict`` flag: the one place the two names meet.
+
+    Modules and configs say ``compare`` (``">="``: spike when ``v >= threshold``, SpikingJelly and
+    PLIF; ``">"``: spike when ``v > threshold``, He2020 and snn-iir). Everything below the modules
+    (``spikeflow.functional``, ``spikeflow.ops`` and its CPU/Triton kernels) takes
+    ``strict: bool``, ``True`` meaning ``">"``.
+    """
     if compare not in COMPARES:
         raise ValueError(f"{owner}: compare must be '>=' (spike when v >= threshold) or '>' "
                          f"(spike when v > threshold), got {compare!r}")
