@@ -44,6 +44,7 @@ from spikeflow.data.event_options import build_transform, clip_length, pop_frame
 from spikeflow.events import FrameSpec, SensorSize
 from spikeflow.events.functional.normalize import normalize_frames
 from spikeflow.events.transforms import out_sensor
+from spikeflow.utils.atomic import atomic_write_text
 
 
 class EventDataset(Dataset):
@@ -224,12 +225,7 @@ class EventDataset(Dataset):
 
     def save_split_manifest(self, path: str | os.PathLike) -> Path:
         """Write :meth:`split_manifest` as JSON atomically; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.split_manifest(), indent=1))
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, json.dumps(self.split_manifest(), indent=1))
 
     def __repr__(self) -> str:
         what = f"frames {self.frame_shape()}" if self.frames is not None else "events"

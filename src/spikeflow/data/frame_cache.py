@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from spikeflow.events.types import EVENT_DTYPE
+from spikeflow.utils.atomic import atomic_open, atomic_write_text
 
 CACHE_VERSION = 1
 
@@ -55,17 +55,10 @@ def file_identity(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` to a temp file in the same folder, then ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``np.savez_compressed`` atomically (:mod:`spikeflow.utils.atomic`; not fsync-ed: a torn
+    entry after a power loss fails :meth:`FrameCache.load` and is rebuilt)."""
+    with atomic_open(path, "wb", fsync=False) as f:
+        np.savez_compressed(f, **arrays)
 
 
 def pack_counts(counts: np.ndarray) -> np.ndarray:
@@ -119,11 +112,8 @@ class FrameCache:
         """Record the options in clear text (once)."""
         path = self.directory / "options.json"
         if not path.exists():
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".options.", dir=self.directory)
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.options, f, indent=1, sort_keys=True, default=repr)
-            os.replace(tmp, path)
+            atomic_write_text(path, json.dumps(self.options, indent=1, sort_keys=True, default=repr),
+                              fsync=False)
 
     def load(self, path: Path) -> dict[str, np.ndarray] | None:
         """The arrays of an entry, or None when it is missing or unreadable (then deleted)."""

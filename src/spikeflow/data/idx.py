@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeflow.utils.atomic import atomic_write_bytes
+
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 _UBYTE = 0x08
@@ -92,9 +94,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     data = encode_idx(array)
     if path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data, fsync=False)
 
 
 def idx_md5(path: str | os.PathLike) -> str:

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from spikeflow.utils.atomic import atomic_write_text
+
 HOLDOUTS = ("accuracy_b", "random")
 
 
@@ -89,14 +91,10 @@ def make_split(kind: str, targets: Sequence[int] | np.ndarray, *, val_ratio: flo
 
 
 def save_split(path: str | os.PathLike, split: Split) -> None:
-    """Write ``split`` as JSON atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``split`` as JSON atomically (:mod:`spikeflow.utils.atomic`)."""
     doc = {"n": split.n, "meta": split.meta,
            "train": split.train.tolist(), "val": split.val.tolist()}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(doc, separators=(",", ":")))
 
 
 def load_split(path: str | os.PathLike) -> Split:

@@ -37,7 +37,6 @@ import json
 import math
 import os
 import shutil
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_all_start_methods, get_context
@@ -48,6 +47,7 @@ import numpy as np
 
 from spikeflow.events.io.nmnist import encode_nmnist
 from spikeflow.events.types import EVENT_DTYPE
+from spikeflow.utils.atomic import atomic_path
 
 N_SACCADES = 3
 _EPS = 1e-9
@@ -308,18 +308,29 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
     fork works from notebooks and stdin; else ``"spawn"``).
     """
     out_dir = Path(out_dir)
-    if out_dir.exists():
-        if not overwrite:
-            raise FileExistsError(f"{out_dir} already exists (pass overwrite=True to replace it)")
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f"{out_dir} already exists (pass overwrite=True to replace it)")
+    with atomic_path(out_dir, fsync=False) as tmp:  # the folder appears whole or not at all
+        tmp.mkdir()
+        meta = _emulate_into(tmp, splits, config, workers, chunk_size, progress, start_method,
+                             out_dir.name)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        if out_dir.exists():  # overwrite=True
+            shutil.rmtree(out_dir)
+    return out_dir
+
+
+def _emulate_into(tmp: Path, splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                  config: EmulatorConfig, workers: int | None, chunk_size: int | None,
+                  progress: bool, start_method: str | None, label: str) -> dict:
+    """Write the ``.bin`` files of :func:`emulate_dataset` under ``tmp``; returns its meta."""
     tasks, counts = [], {}
     for stream, (name, (images, labels)) in enumerate(splits.items()):
         images, labels = np.asarray(images), np.asarray(labels).astype(np.int64)
         if images.ndim != 3 or len(images) != len(labels):
             raise ValueError(f"split {name!r}: images must be [N, h, w] with N labels, got {images.shape}, {labels.shape}")
-        for label in np.unique(labels):
-            (tmp / name / str(int(label))).mkdir(parents=True, exist_ok=True)
+        for label_id in np.unique(labels):
+            (tmp / name / str(int(label_id))).mkdir(parents=True, exist_ok=True)
         width = max(5, len(str(len(labels) - 1)))
         sw, sh, _ = config.validate(images.shape[1:])
         size = chunk_size or max(16, (64 * 34 * 34) // (sw * sh))
@@ -329,7 +340,7 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
     n_images = sum(len(t[0]) for t in tasks)
     workers = (os.cpu_count() or 1) if workers is None else workers
     workers = max(1, min(workers, len(tasks)))
-    bar = _progress(n_images, progress, out_dir.name)
+    bar = _progress(n_images, progress, label)
     try:
         events = 0
         if workers == 1:
@@ -343,21 +354,9 @@ def emulate_dataset(out_dir: str | os.PathLike, splits: Mapping[str, tuple[np.nd
                 for task, n_ev in zip(tasks, pool.map(_work, tasks)):
                     events += n_ev
                     bar.update(len(task[0]))
-        meta = {"config": asdict(config), "splits": counts, "events": events, "format": "nmnist-bin"}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        if out_dir.exists() and overwrite:
-            shutil.rmtree(out_dir)
-        try:
-            os.replace(tmp, out_dir)
-        except OSError as err:  # another process finished the same folder first
-            if out_dir.is_dir():
-                raise FileExistsError(f"{out_dir} was created concurrently") from err
-            raise
     finally:
         bar.close()
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out_dir
+    return {"config": asdict(config), "splits": counts, "events": events, "format": "nmnist-bin"}
 
 
 def _progress(total: int, enabled: bool, desc: str):

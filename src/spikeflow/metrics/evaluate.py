@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
@@ -35,6 +34,7 @@ from spikeflow.metrics.firing import activation_sparsity, layer_summary, nasfr
 from spikeflow.metrics.recorder import SPIKING, SpikeRecorder
 from spikeflow.metrics.synops import SynOpCounter
 from spikeflow.neurons.base import BaseNeuron
+from spikeflow.utils.atomic import atomic_write_text
 
 Batch = Any
 Prepare = Callable[[Batch, torch.device], tuple[Tensor, Tensor]]
@@ -196,23 +196,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_metrics_json(path: str | os.PathLike, metrics: dict[str, Any]) -> Path:
-    """Write ``metrics`` as indented JSON atomically (temp file + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(metrics), fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write ``metrics`` as indented JSON atomically (:mod:`spikeflow.utils.atomic`)."""
+    return atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=False) + "\n")
 
 
 def read_metrics_json(path: str | os.PathLike) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from spikeflow.report.runs import Run
-from spikeflow.report.tables import atomic_write
+from spikeflow.utils.atomic import atomic_write_bytes
 
 DPI = 120
 SPLIT_STYLE = {"train": "-", "val": ":", "test": "--"}
@@ -30,7 +30,7 @@ def _figure(width: float, height: float) -> Figure:
 def _save(fig: Figure, path: str | Path) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
-    return atomic_write(path, buf.getvalue())
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _colors(n: int) -> list:

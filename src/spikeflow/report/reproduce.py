@@ -29,7 +29,8 @@ from typing import Any, Callable, Optional, Sequence
 import yaml
 
 from spikeflow.report.runs import TEST_METRICS, RunFolderError, load_run
-from spikeflow.report.tables import atomic_write, csv_text, markdown_table
+from spikeflow.report.tables import csv_text, markdown_table
+from spikeflow.utils.atomic import atomic_write_text
 
 __all__ = ["META_KEYS", "SCALES", "METRICS", "PaperMeta", "Experiment", "ReproduceResult", "configs_root",
            "list_papers", "find_experiments", "split_meta", "deep_merge", "load_experiment", "metric_value",
@@ -298,7 +299,8 @@ def reproduce(paper: str, runner: Runner, *, scale: str = "mini", out: str | Pat
     caveat = " (offline stand-ins, fewer epochs; NOT comparable to the paper numbers)" if scale == "mini" else ""
     note = (f"Scale **{scale}**{caveat}; total wall time {total:.0f} s. "
             "Accuracies in %, delta = this run - paper.")
-    md = atomic_write(out / "results.md", render_markdown(rows, f"Reproduction of {paper} ({scale})", note))
-    csv_path = atomic_write(out / "results.csv", csv_text([k for k, _ in COLUMNS] + ["run_dir"], rows))
+    md = atomic_write_text(out / "results.md",
+                           render_markdown(rows, f"Reproduction of {paper} ({scale})", note))
+    csv_path = atomic_write_text(out / "results.csv", csv_text([k for k, _ in COLUMNS] + ["run_dir"], rows))
     failed = [r["experiment"] for r in rows if str(r["status"]).startswith("error")]
     return ReproduceResult(rows, md, csv_path, out, failed)

@@ -20,7 +20,8 @@ import yaml
 
 from spikeflow.report import plots
 from spikeflow.report.runs import TEST_METRICS, RunFolderError, load_run
-from spikeflow.report.tables import atomic_write, comparison_row, csv_text, format_value, markdown_table
+from spikeflow.report.tables import comparison_row, csv_text, format_value, markdown_table
+from spikeflow.utils.atomic import atomic_write_text
 
 Runner = Callable[[list[str], Path], Any]
 
@@ -203,8 +204,8 @@ def _write_outputs(rows: list[dict[str, Any]], keys: list[str], out: Path, faile
                or any(r.get(c[0]) is not None for r in rows)]
     md = markdown_table([h for _, h, _ in columns],
                         [[format_value(r.get(k), kind) for k, _, kind in columns] for r in rows])
-    table_md = atomic_write(out / "sweep.md", f"# Sweep over {', '.join(keys) or 'nothing'}\n\n{md}")
-    table_csv = atomic_write(out / "sweep.csv", csv_text([k for k, _, _ in columns], rows))
+    table_md = atomic_write_text(out / "sweep.md", f"# Sweep over {', '.join(keys) or 'nothing'}\n\n{md}")
+    table_csv = atomic_write_text(out / "sweep.csv", csv_text([k for k, _, _ in columns], rows))
     plot = None
     if keys:
         x, groups = _x_axis(rows, keys)

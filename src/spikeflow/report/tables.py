@@ -4,9 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from spikeflow.report.runs import Run
@@ -133,30 +130,7 @@ def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write text or bytes to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 __all__ = [
     "COMPARISON_COLUMNS", "comparison_row", "comparison_table", "format_value", "si",
-    "markdown_table", "render_markdown", "csv_text", "atomic_write", "drop_empty_columns",
+    "markdown_table", "render_markdown", "csv_text", "drop_empty_columns",
 ]

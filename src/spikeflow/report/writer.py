@@ -11,9 +11,8 @@ from spikeflow.report import plots
 from spikeflow.report.activity import SampleActivity
 from spikeflow.report.document import Document, Table
 from spikeflow.report.runs import Run
-from spikeflow.report.tables import (
-    atomic_write, comparison_table, csv_text, format_value, si,
-)
+from spikeflow.report.tables import comparison_table, csv_text, format_value, si
+from spikeflow.utils.atomic import atomic_write_text
 
 
 @dataclass
@@ -61,7 +60,7 @@ def write_report(
                   "epoch; NASFR: neuron-average spike firing rate over all spiking layers; "
                   "ACs/MACs: synaptic operations per sample over all time steps; energy: "
                   "ACs x E_AC + MACs x E_MAC (45 nm, compute only).")
-    csv_path = atomic_write(out / "comparison.csv", csv_text([k for k, _, _ in columns], rows))
+    csv_path = atomic_write_text(out / "comparison.csv", csv_text([k for k, _, _ in columns], rows))
 
     doc.heading("Training")
     doc.image(plots.training_curves(runs, fig_dir / "training_curves.png"),
@@ -85,8 +84,8 @@ def write_report(
     for i, run in enumerate(runs):
         _run_section(doc, run, i, fig_dir, (activity or {}).get(run.name))
 
-    md_path = atomic_write(out / "report.md", doc.to_markdown(out))
-    html_path = atomic_write(out / "report.html", doc.to_html())
+    md_path = atomic_write_text(out / "report.md", doc.to_markdown(out))
+    html_path = atomic_write_text(out / "report.html", doc.to_html())
     return ReportFiles(md_path, html_path, csv_path, doc.images())
 
 

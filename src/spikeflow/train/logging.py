@@ -13,27 +13,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from spikeflow.utils.atomic import atomic_write_text
 
 
 def git_sha(start: Path | None = None) -> str | None:
@@ -85,14 +71,6 @@ def write_metrics(run_dir: str | Path, history: list[dict[str, Any]]) -> None:
     atomic_write_text(run_dir / "metrics.csv", buf.getvalue())
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Rows of ``metrics.jsonl`` (empty when absent)."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 class TensorBoard:
     """Scalars per epoch under ``<run>/tensorboard``; a no-op when disabled.
 
@@ -141,5 +119,4 @@ def epoch_scalars(row: dict[str, Any]) -> dict[str, float]:
     return tags
 
 
-__all__ = ["atomic_write_text", "git_sha", "versions", "write_metrics", "read_metrics",
-           "TensorBoard", "epoch_scalars"]
+__all__ = ["git_sha", "versions", "write_metrics", "TensorBoard", "epoch_scalars"]

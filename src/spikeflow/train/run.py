@@ -24,8 +24,7 @@ from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_
                                   set_loader_epoch)
 from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
                                          shutdown_distributed)
-from spikeflow.train.logging import (TensorBoard, atomic_write_text, epoch_scalars, versions,
-                                     write_metrics)
+from spikeflow.train.logging import TensorBoard, epoch_scalars, versions, write_metrics
 from spikeflow.train.loop import NonFiniteLossError, Step, evaluate, train_one_epoch
 from spikeflow.train.losses import build_loss
 from spikeflow.train.optim import build_optimizer, build_scheduler, current_lr
@@ -36,6 +35,7 @@ from spikeflow.train.setup import (BEST, LAST, build_model, count_params, format
                                    import_plugins, resolve_amp, resolve_device, resolve_run_dir,
                                    summarize)
 from spikeflow.train.testing import write_test_metrics
+from spikeflow.utils.atomic import atomic_path, atomic_write_text
 
 @dataclass
 class RunResult:
@@ -110,9 +110,8 @@ def _checkpoint(cfg: Config, model: nn.Module, opt: Any, sched: Any, scaler: Any
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 def _build_data(cfg: Config, run_dir: Path, info: DistInfo):

@@ -29,6 +29,7 @@ import numpy as np
 
 from spikeflow.events.io._header import read_prefix, split_header
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
+from spikeflow.utils.atomic import atomic_write_bytes
 
 RECORD_DTYPE = np.dtype([("addr", ">u4"), ("t", ">u4")])
 # name -> (polarity shift, x shift, x mask, y shift, y mask, special-bits mask)
@@ -109,8 +110,5 @@ def encode_aedat2(events: np.ndarray, layout: str = "dvs128",
 
 def write_aedat2(path: str | os.PathLike, events: np.ndarray, layout: str = "dvs128",
                  **options) -> None:
-    """Write events as a jAER AEDAT 2.0 file atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(encode_aedat2(events, layout, **options))
-    os.replace(tmp, path)
+    """Write events as a jAER AEDAT 2.0 file atomically (:mod:`spikeflow.utils.atomic`)."""
+    atomic_write_bytes(path, encode_aedat2(events, layout, **options), fsync=False)

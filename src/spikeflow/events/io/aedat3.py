@@ -29,6 +29,7 @@ import numpy as np
 
 from spikeflow.events.io._header import read_prefix, split_header
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
+from spikeflow.utils.atomic import atomic_write_bytes
 
 END_HEADER = b"#!END-HEADER"
 POLARITY_EVENT = 1
@@ -135,7 +136,4 @@ def encode_aedat3(events: np.ndarray, *, packet_events: int = 4096, source: int 
 
 def write_aedat3(path: str | os.PathLike, events: np.ndarray, **options) -> None:
     """Write events as an AEDAT 3.1 file atomically; ``options`` go to :func:`encode_aedat3`."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(encode_aedat3(events, **options))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, encode_aedat3(events, **options), fsync=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
+from spikeflow.utils.atomic import atomic_path
 
 
 def _h5py():
@@ -80,13 +81,10 @@ def read_hdf5(path: str | os.PathLike, group: str | None = None) -> np.ndarray:
 
 
 def write_hdf5(path: str | os.PathLike, events: np.ndarray, label: int | None = None) -> None:
-    """Write ``times``/``addrs``[/``labels``] datasets atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with _h5py().File(tmp, "w") as f:
+    """Write ``times``/``addrs``[/``labels``] datasets atomically (:mod:`spikeflow.utils.atomic`)."""
+    with atomic_path(path, fsync=False) as tmp, _h5py().File(tmp, "w") as f:
         f.create_dataset("times", data=np.asarray(events["t"], dtype=np.int64))
         addrs = np.stack([np.asarray(events[k], dtype=np.int16) for k in ("x", "y", "p")], 1)
         f.create_dataset("addrs", data=addrs.reshape(-1, 3))
         if label is not None:
             f.create_dataset("labels", data=np.int64(label))
-    os.replace(tmp, path)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
+from spikeflow.utils.atomic import atomic_write_bytes
 
 RECORD_BYTES = 5
 OVERFLOW_Y = 240
@@ -80,8 +81,5 @@ def encode_nmnist(events: np.ndarray) -> bytes:
 
 
 def write_nmnist(path: str | os.PathLike, events: np.ndarray) -> None:
-    """Write events to an ATIS ``.bin`` file atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(encode_nmnist(events))
-    os.replace(tmp, path)
+    """Write events to an ATIS ``.bin`` file atomically (:mod:`spikeflow.utils.atomic`)."""
+    atomic_write_bytes(path, encode_nmnist(events), fsync=False)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError, as_events
+from spikeflow.utils.atomic import atomic_open
 
 _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
@@ -82,22 +83,16 @@ def _stack_fields(npz) -> np.ndarray:
 
 
 def write_npz(path: str | os.PathLike, events: np.ndarray, compressed: bool = True) -> None:
-    """Write events as ``.npz`` with keys x, y, t, p, atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    """Write events as ``.npz`` with keys x, y, t, p, atomically (:mod:`spikeflow.utils.atomic`)."""
     save = np.savez_compressed if compressed else np.savez
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb", fsync=False) as f:
         save(f, **{k: np.asarray(events[k]) for k in ("x", "y", "t", "p")})
-    os.replace(tmp, path)
 
 
 def write_npy(path: str | os.PathLike, events: np.ndarray) -> None:
     """Write an ``EVENT_DTYPE`` structured ``.npy`` file atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    with atomic_open(path, "wb", fsync=False) as f:
         np.save(f, as_events(events))
-    os.replace(tmp, path)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
