@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +36,11 @@ import spikeflow.runtime
 spikeflow.runtime.configure()  # before any torch import (peers): docs/runtime.md
 from spikeflow.data.frame_cache import atomic_savez, pack_counts
 from spikeflow.events import FrameSpec, SensorSize, integrate, make_events, to_frames
-from spikeflow.events._peers import spikingjelly_integration, tonic_to_frame
 from spikeflow.events.functional import accumulate_numpy, frame_slices
+
+if str(Path(__file__).resolve().parent) not in sys.path:  # benchmarks/_peers.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _peers import spikingjelly_integration, tonic_to_frame  # noqa: E402
 
 SENSOR = SensorSize(128, 128, 2)
 

@@ -39,3 +39,32 @@ def test_registry_and_bad_T():
         repeat(torch.zeros(1), 0)
     with pytest.raises(ValueError, match="unknown encoder"):
         create_encoder("direct", T=4)
+
+
+def test_batch_encoder_takes_encoders_from_the_registry(monkeypatch):
+    from spikeflow.data.encoders import ENCODERS
+    from spikeflow.train.data import BatchEncoder
+
+    x = torch.full((2, 3), 0.5)
+    rep = BatchEncoder("repeat", 4, torch.device("cpu"))
+    assert rep.deterministic and rep.generator is None and torch.equal(rep(x), repeat(x, 4))
+    poi = BatchEncoder("poisson", 4, torch.device("cpu"))
+    poi.reseed(3)
+    assert not poi.deterministic
+    assert torch.equal(poi(x), poisson(x, 4, torch.Generator().manual_seed(3)))
+    assert BatchEncoder("none", None, torch.device("cpu"))(x) is x
+
+    class Ramp:  # a user encoder, found by name like the built-in ones
+        random = False
+
+        def __init__(self, T):
+            self.T = T
+
+        def __call__(self, x, generator=None):
+            return torch.stack([x * (t + 1) for t in range(self.T)])
+
+    monkeypatch.setitem(ENCODERS._entries, "ramp", Ramp)
+    ramp = BatchEncoder("ramp", 3, torch.device("cpu"))
+    assert ramp.deterministic and ramp(x)[:, 0, 0].tolist() == [0.5, 1.0, 1.5]
+    with pytest.raises(ValueError, match="unknown encoder 'rpeat'"):
+        BatchEncoder("rpeat", 3, torch.device("cpu"))

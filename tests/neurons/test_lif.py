@@ -113,7 +113,7 @@ def test_surrogate_given_by_name_or_dict_and_config():
     assert isinstance(IF().surrogate, sf.surrogate.Sigmoid) and IF().surrogate.value() == 4.0
     again = LIF(**LIF(tau=3.0, v_reset=None, compare=">", surrogate="gaussian").config())
     assert again.config() == LIF(tau=3.0, v_reset=None, compare=">", surrogate="gaussian").config()
-    assert sf.neurons.create_neuron("plif", init_tau=3.0).tau == pytest.approx(3.0)
+    assert PLIF(**PLIF(init_tau=3.0).config()).tau == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("make, word", [

@@ -52,6 +52,7 @@ class RepeatEncoder:
     """Copy the analog input along ``T`` steps."""
 
     T: int
+    random = False  # draws no random numbers (``generator`` is ignored)
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return repeat(x, self.T)
@@ -63,13 +64,15 @@ class PoissonEncoder:
     """Fresh Bernoulli spikes every call, rate = intensity; ``generator`` seeds them."""
 
     T: int
+    random = True  # draws from ``generator``
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return poisson(x, self.T, generator)
 
 
 def create_encoder(name: str, T: int, **options: Any) -> Callable[..., Tensor]:
-    """``create_encoder("poisson", T=25)(x, generator)`` -> ``[T, ...]``."""
+    """``create_encoder("poisson", T=25)(x, generator)`` -> ``[T, ...]``. An encoder is called as
+    ``encoder(x, generator)`` and has a ``random`` attribute (whether it draws from ``generator``)."""
     return ENCODERS.get(name)(T=T, **options)
 
 

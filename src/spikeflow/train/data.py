@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -83,8 +83,13 @@ class BatchEncoder:
         self.encoding, self.T, self.device = encoding, T, device
         self.channels_last = channels_last
         self.generator: torch.Generator | None = None
-        if encoding == "poisson":
-            self.generator = torch.Generator(device=device)
+        self.encoder: Callable[..., Tensor] | None = None
+        if encoding != "none":
+            from spikeflow.data.encoders import create_encoder  # noqa: PLC0415
+
+            self.encoder = create_encoder(encoding, T)
+            if getattr(self.encoder, "random", True):  # unknown: give it a generator
+                self.generator = torch.Generator(device=device)
 
     def reseed(self, seed: int) -> None:
         if self.generator is not None:
@@ -92,7 +97,7 @@ class BatchEncoder:
 
     @property
     def deterministic(self) -> bool:
-        return self.encoding != "poisson"
+        return self.generator is None
 
     def __call__(self, x: Tensor) -> Tensor:
         x = x.to(self.device, non_blocking=True)
@@ -102,13 +107,7 @@ class BatchEncoder:
         return steps_channels_last(x) if self.channels_last else x
 
     def _encode(self, x: Tensor) -> Tensor:
-        if self.encoding == "none":
-            return x
-        from spikeflow.data.encoders import poisson, repeat  # noqa: PLC0415
-
-        if self.encoding == "repeat":
-            return repeat(x, self.T)
-        return poisson(x, self.T, self.generator)
+        return x if self.encoder is None else self.encoder(x, self.generator)
 
 
 def steps_channels_last(x: Tensor) -> Tensor:
