@@ -1,4 +1,5 @@
-"""Peer implementations (SpikingJelly, Tonic) for parity tests and benchmarks; never used at run time.
+"""Peer implementations (SpikingJelly, Tonic) for ``benchmarks/frames.py`` and the parity tests
+(``tests/events/test_frames.py``); not part of the installed package.
 
 SpikingJelly 2.0's ``spikingjelly.datasets`` package imports torchvision at import time. When
 torchvision is absent, :func:`spikingjelly_integration` compiles only the three pure-numpy
