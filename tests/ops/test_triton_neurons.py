@@ -33,33 +33,6 @@ from spikeflow.ops._triton import lif as tlif  # noqa: E402
 from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE  # noqa: E402
 
 
-def _numpy_raises_on_sized_int() -> bool:
-    try:
-        int(np.array([1]))
-    except TypeError:
-        return True
-    return False
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _interpreter_loop_bounds_with_numpy_2_4():
-    """triton 3.6's interpreter turns a runtime loop bound into an int with ``int(array of shape
-    (1,))``, which numpy >= 2.4 refuses (triton-lang/triton#9171, fixed upstream by #9172 with
-    ``squeeze()``). Apply that one-line fix for this module only; a no-op where it is not needed."""
-    from triton.runtime import interpreter
-
-    original = interpreter._patch_lang_tensor
-
-    def patched(tensor, scope):
-        original(tensor, scope)
-        scope.set_attr(tensor, "__index__", lambda self: int(self.handle.data.squeeze()))
-
-    with pytest.MonkeyPatch.context() as mp:
-        if _numpy_raises_on_sized_int():
-            mp.setattr(interpreter, "_patch_lang_tensor", patched)
-        yield
-
-
 RTOL = 1e-5
 ULP = {torch.float32: 0.0, torch.bfloat16: 2.0 ** -7, torch.float16: 2.0 ** -11}  # relative
 PARAM = {SIGMOID: 4.0, ATAN: 2.0, RECTANGLE: 0.5, GAUSSIAN: 0.4, TRIANGLE: 0.6}  # surrogate params

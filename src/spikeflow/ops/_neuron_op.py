@@ -98,6 +98,10 @@ def backward_impl(fam: Family, buffer: Tensor, gs: Tensor, gstates: Sequence[Ten
                   states: Sequence[Tensor], tparams: Sequence[Tensor], params: Sequence[float],
                   flags: Sequence[int], needs: Sequence[bool], x_dtype: torch.dtype) -> list[Tensor]:
     """Backward from ``buffer`` (the saved tensor; the CPU kernel overwrites it with ``dL/dx``)."""
+    if buffer.shape != gs.shape:
+        raise RuntimeError(f"spikeflow::{fam.name}: no gradient without the saved tensor (the "
+                           f"forward ran with keep=False); saved {tuple(buffer.shape)}, "
+                           f"gradient {tuple(gs.shape)}")
     kind = _fused_backward(buffer)
     if kind == "cpu":
         rest = _module(fam.cpu_module).backward(buffer, gs, gstates, states, tparams, params, flags,

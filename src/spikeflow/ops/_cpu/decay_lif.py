@@ -248,7 +248,7 @@ def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence
     gs = gs.to(gx.dtype).contiguous()
     gv = gstates[0].to(gx.dtype).contiguous()
     dt = gx.numpy().dtype
-    p = np.array([cfg.decay, cfg.v_threshold, float(tparams[0])], dtype=dt)
+    p = np.array([cfg.decay, cfg.v_threshold, float(tparams[0].detach())], dtype=dt)
     f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
     bs = block_size(N)
     nblocks = -(-N // bs)

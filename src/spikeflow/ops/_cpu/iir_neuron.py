@@ -169,7 +169,7 @@ def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence
     gs = gs.to(gx.dtype).contiguous()
     gv, gr = (g.to(gx.dtype).contiguous() for g in gstates)
     dt = gx.numpy().dtype
-    p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, float(tparams[0])], dtype=dt)
+    p = np.array([cfg.m, cfg.a, cfg.v_threshold, cfg.reset_v, float(tparams[0].detach())], dtype=dt)
     f = np.array([int(cfg.strict), int(cfg.detach_reset), cfg.code, int(need_a)], dtype=np.int64)
     bs = block_size(N)
     nblocks = -(-N // bs)

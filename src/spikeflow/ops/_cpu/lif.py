@@ -328,7 +328,7 @@ def _cfg(params: Sequence[float], flags: Sequence[int]) -> LIFConfig:
 def _tau_or_k(cfg: LIFConfig, k: Tensor) -> tuple[LIFConfig, float]:
     """The kernel's ``(config, tau_or_k)``: PLIF reads ``k``; LIF with a power-of-two ``tau``
     multiplies by ``1/tau`` (bit-identical, see :func:`_exact_reciprocal`)."""
-    tau_or_k = float(k) if cfg.mode == 2 else float(cfg.tau)
+    tau_or_k = float(k.detach()) if cfg.mode == 2 else float(cfg.tau)
     if cfg.mode == 1 and _exact_reciprocal(tau_or_k):  # x / tau == x * (1/tau) bit for bit
         return cfg._replace(mode=2), 1.0 / tau_or_k
     return cfg, tau_or_k
@@ -361,7 +361,7 @@ def backward(gx: Tensor, gs: Tensor, gstates: Sequence[Tensor], states: Sequence
     else:
         cx, cv = (tau_or_k if cfg.decay_input else 1.0), 1.0 - tau_or_k
     dt = gx.numpy().dtype
-    p = np.array([tau_or_k, cfg.v_reset, cfg.v_threshold, float(tparams[1]), cx, cv], dtype=dt)
+    p = np.array([tau_or_k, cfg.v_reset, cfg.v_threshold, float(tparams[1].detach()), cx, cv], dtype=dt)
     f = _flags(cfg.mode, cfg.decay_input, cfg.hard, cfg.strict, cfg.detach_reset, cfg.code,
                need_k, need_a)
     bs = block_size(N)
