@@ -58,7 +58,10 @@ def reference_forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Ten
     mode, decay, hard, strict = flags[0], bool(flags[1]), bool(flags[2]), bool(flags[3])
     sd = state_dtype(x.dtype)
     v = states[0].to(sd)
-    tau_or_k = tparams[0].detach().to(sd) if mode == PLIF_MODE else tau
+    # a 0-dim tensor tau: CUDA divides a tensor by a Python float as a multiply by its float32
+    # reciprocal, by a tensor exactly (IEEE division, as the CPU and the fused kernels do)
+    tau_or_k = tparams[0].detach().to(sd) if mode == PLIF_MODE else \
+        torch.tensor(tau, dtype=sd, device=x.device)
     spikes, hs = [], []
     for xt in x.unbind(0):
         h = _charge(v, xt.to(sd), mode, decay, tau_or_k, vr)
