@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from functools import lru_cache
 from types import ModuleType
 from typing import Callable, Optional, Sequence
 
@@ -67,6 +68,7 @@ def param_tensor(value: Tensor | float, x: Tensor) -> Tensor:
     return torch.full((), float(value), dtype=torch.float64, device=x.device)
 
 
+@lru_cache(maxsize=None)
 def _module(name: str) -> ModuleType:
     if name.startswith("spikeflow.ops._cpu."):
         from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
