@@ -57,7 +57,7 @@ def test_no_private_torch_use_outside_compat():
     offenders = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if p.name != "_compat.py"
                  for i, line in enumerate(p.read_text().splitlines(), 1)
                  if pattern.search(line.split("#")[0])]
-    known = {"functional/saved_spikes.py"}  # owned by the operator-layer rework (issue 13)
+    known: set = set()
     assert [o for o in offenders if o.split(":")[0] not in known] == []
 
 

@@ -30,6 +30,8 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor
 
+from spikeflow import _compat
+
 __all__ = ["mark_spikes", "is_marked", "compact_saved"]
 
 _MARK = "_spikeflow_spikes_version"
@@ -50,8 +52,10 @@ def is_marked(x: Any) -> bool:
 
 def _outer_hooks() -> tuple[Any, Any] | None:
     """The saved-tensor hooks active now (``None`` if none); ``False`` if they cannot be read."""
-    top = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
-    return False if top is None else top(False)
+    try:
+        return _compat.saved_tensors_hooks()
+    except _compat.Unsupported:
+        return False
 
 
 def _same_memory(t: Tensor, x: Tensor) -> bool:
@@ -96,7 +100,7 @@ def compact_saved(x: Any):
     enabled, nothing is being compiled and the active hooks (if any) do not pack spikes
     themselves.
     """
-    if not is_marked(x) or not torch.is_grad_enabled() or torch.compiler.is_compiling():
+    if not is_marked(x) or not torch.is_grad_enabled() or _compat.is_compiling():
         return nullcontext()
     outer = _outer_hooks()
     if outer is False or (outer and getattr(outer[0], "packs_spikes", False)):
