@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from spikeflow import runtime
-from spikeflow.ops._cpu import _numba_cache, _runtime
+from spikeflow import _numba_cache
+from spikeflow.ops._cpu import _runtime
 
 OMP_VARS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 

@@ -151,7 +151,7 @@ def _apply_omp_spin(omp_spin: OmpSpin) -> tuple[bool, str]:
 
 def _kernels_loaded_elsewhere(root: Optional[Path]) -> bool:
     """Whether kernels already loaded cache in another folder than ``root`` would give."""
-    module = sys.modules.get("spikeflow.ops._cpu._numba_cache")
+    module = sys.modules.get("spikeflow._numba_cache")
     roots = getattr(module, "roots_in_use", lambda: set())()
     return bool(roots) and roots != {root}
 

@@ -1,5 +1,5 @@
 """numba caches spikeflow's kernels in a user cache folder named after the kernels' sources, never
-in the package (``ops/_cpu/_numba_cache.py``)."""
+in the package (``spikeflow/_numba_cache.py``)."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ import pytest
 
 import spikeflow
 from spikeflow import runtime
-from spikeflow.ops._cpu import _numba_cache as nc
+from spikeflow import _numba_cache as nc
 from spikeflow.ops._cpu import sparse_linear
 
 PACKAGE = Path(spikeflow.__file__).resolve().parent
@@ -108,7 +108,7 @@ def test_a_kernel_run_caches_in_the_user_folder_not_the_package(tmp_path):
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     before = _numba_files(PACKAGE)
     code = ("import torch\n"
-            "from spikeflow.ops._cpu import _numba_cache\n"
+            "from spikeflow import _numba_cache\n"
             "from spikeflow.ops._cpu.sparse_linear import count_rows\n"
             "counts, binary = count_rows(torch.eye(3))\n"
             "assert counts.tolist() == [1, 1, 1] and binary\n"

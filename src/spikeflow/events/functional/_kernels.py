@@ -105,6 +105,9 @@ def _count_ms(x, y, p, t, starts, ends, width, height, polarities, pstride, size
 def _jit(fn: Callable) -> Callable | None:
     if numba is None:
         return None
+    from spikeflow._numba_cache import ensure_numba_cache
+
+    ensure_numba_cache()  # numba's cache in the user cache folder, not the package
     return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
 
 
