@@ -1,7 +1,7 @@
 """Small helpers shared by the neuron dynamics in ``functional/``."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -16,6 +16,8 @@ def initial_state(x: Tensor, state: Optional[Tensor], name: str) -> Tensor:
     if x.dim() < 1:
         raise ValueError(f"x must have a leading time dimension [T, ...], got shape {tuple(x.shape)}")
     if state is None:
+        if torch.compiler.is_compiling():  # a graph op, not a constant captured while tracing
+            return torch.zeros(x.shape[1:], dtype=x.dtype, device=x.device)
         return zeros(x.shape[1:], x.dtype, x.device)
     if state.shape != x.shape[1:]:
         raise ValueError(f"{name} must have the shape of one step of x, {tuple(x.shape[1:])}, "

@@ -1,4 +1,4 @@
-"""Backend choice and the thread pool that runs the fused neuron kernels.
+"""The thread pool that runs the fused CPU kernels (backend choice: ``spikeflow.ops.dispatch``).
 
 The neuron kernels are serial numba functions (``nogil=True``) over a range of neuron blocks;
 :func:`run_blocks` splits the blocks into contiguous chunks that the threads of a small pool (and
@@ -9,73 +9,23 @@ safe to call from several Python threads.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Optional
 
 import torch
-from torch import Tensor
 
-# numba is a hard dependency, imported only when a fused kernel first runs; the reference loops
-# work without it.
-NUMBA_AVAILABLE = importlib.util.find_spec("numba") is not None
+__all__ = ["run_blocks", "block_size"]
 
-__all__ = ["BACKENDS", "NUMBA_AVAILABLE", "check_backend", "use_fused", "run_blocks",
-           "block_size"]
-
-BACKENDS = ("auto", "fused", "reference")
 MAX_BLOCK = 32768  # most neurons per block (128 KiB rows of float32)
 MIN_BLOCK = 2048  # fewest neurons per block (unless N is smaller)
-FUSED_DTYPES = (torch.float32, torch.float64)
 MIN_PARALLEL_WORK = 1 << 16  # elements (T * N) below which one thread is faster
 
 _pool: Optional[ThreadPoolExecutor] = None
 _pool_size = 0
 _pool_pid = os.getpid()  # the process that owns _pool and _pool_lock (see _get_pool)
 _pool_lock = threading.Lock()
-_warned: set[str] = set()
-
-
-def check_backend(backend: str, argument: str = "backend") -> str:
-    """Validate a backend name (``"auto"``, ``"fused"`` or ``"reference"``)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"{argument} must be one of {BACKENDS}, got {backend!r}")
-    return backend
-
-
-def _warn_once(key: str, message: str) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
-
-
-def use_fused(backend: str, x: Tensor, what: str) -> bool:
-    """Whether ``x`` runs on the fused CPU kernel for ``backend``; explains what is unavailable.
-
-    ``"auto"`` picks the fused kernel for float32/float64 CPU tensors and otherwise falls back to the
-    reference loop (once-per-process warning on CUDA, where a Triton kernel is future work).
-    ``"fused"`` raises ``RuntimeError`` when it cannot run.
-    """
-    check_backend(backend)
-    if backend == "reference":
-        return False
-    problem = None
-    if not NUMBA_AVAILABLE:
-        problem = "numba is not installed"
-    elif x.device.type != "cpu":
-        problem = f"the fused {what} kernel runs on CPU only (got a {x.device.type} tensor)"
-    elif x.dtype not in FUSED_DTYPES:
-        problem = f"the fused {what} kernel supports float32/float64 (got {x.dtype})"
-    if problem is None:
-        return True
-    if backend == "fused":
-        raise RuntimeError(f"backend='fused' is unavailable: {problem}; use backend='auto' or 'reference'")
-    _warn_once(f"{what}:{problem}", f"spikeflow: {problem}; {what} uses the reference loop "
-               "(backend='auto' falls back silently after this warning)")
-    return False
 
 
 def block_size(N: int) -> int:
