@@ -1,13 +1,14 @@
 """The neuron ops (spikeflow::lif, ::decay_lif, ::iir_neuron): opcheck, the op's reference
 implementation against the autograd loops of ``spikeflow.functional``, the CPU kernels and the
-Triton adapters (under the interpreter) against the op's reference implementation."""
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")  # Triton kernels on CPU tensors (see test_triton_*)
+Triton adapters (on the test device of ``_device.py``: under the interpreter on CPU tensors by
+default, on the GPU with ``SPIKEFLOW_TEST_DEVICE=cuda``) against the op's reference implementation
+on CPU; on a GPU also the public neurons with ``backend="fused"`` against ``"reference"`` on CPU."""
+from _device import DEVICE, cuda_only, needs_device  # isort: skip  (first: TRITON_INTERPRET on CPU)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+import spikeflow  # noqa: E402
 from spikeflow import ops  # noqa: E402
 from spikeflow.functional.decay_lif import decay_lif_reference  # noqa: E402
 from spikeflow.functional.iir_neuron import iir_neuron_reference  # noqa: E402
@@ -122,26 +123,65 @@ def test_opcheck(name, fam, n_states, tparams, params, flags):
                                [t.detach() for t in tps], params, flags, False))
 
 
+@needs_device
 @pytest.mark.parametrize("name,fam,n_states,tparams,params,flags", CASES, ids=IDS)
 def test_triton_adapters_equal_the_reference_implementation(name, fam, n_states, tparams, params,
                                                             flags):
+    """The Triton adapters on ``DEVICE`` tensors against the reference implementation on CPU:
+    spikes, final states and the saved tensor exactly equal, gradients within 1e-5."""
     pytest.importorskip("triton")
 
     x = _x(torch.float32)
     states = [(_x(torch.float32, seed=5 + i)[0] * 0.5) for i in range(n_states)]
     tps = [t.float() for t in tparams]
     want = fam.reference_forward(x, states, tps, params, flags, True)
-    got = fam.cuda_forward(x, states, tps, params, flags, True)
-    for a, b in zip(got, want):
-        assert torch.equal(a, b)
+    dev = [t.to(DEVICE) for t in (x, *states, *tps)]
+    d_x, d_states, d_tps = dev[0], dev[1:1 + n_states], dev[1 + n_states:]
+    got = fam.cuda_forward(d_x, d_states, d_tps, params, flags, True)
+    assert len(got) == len(want)
+    for i, (a, b) in enumerate(zip(got, want)):
+        assert a.device == DEVICE
+        assert torch.equal(a.cpu(), b), f"forward output {i}"
     g = torch.Generator().manual_seed(3)
     gs = torch.rand((T, N), generator=g)
     gst = [torch.rand(N, generator=g) for _ in states]
     needs = [True] * len(tps)
     want_b = fam.reference_backward(want[-1], gs, gst, states, tps, params, flags, needs)
-    got_b = fam.cuda_backward(got[-1], gs, gst, states, tps, params, flags, needs)
-    for a, b in zip(got_b, want_b):
-        torch.testing.assert_close(a.double(), b.double(), rtol=1e-5, atol=1e-5)
+    got_b = fam.cuda_backward(got[-1], gs.to(DEVICE), [t.to(DEVICE) for t in gst], d_states,
+                              d_tps, params, flags, needs)
+    assert len(got_b) == len(want_b)
+    for i, (a, b) in enumerate(zip(got_b, want_b)):
+        torch.testing.assert_close(a.cpu().double(), b.double(), rtol=1e-5, atol=1e-5,
+                                   msg=f"gradient {i}")
+
+
+@cuda_only
+@pytest.mark.parametrize("neuron", ["PLIF", "LIF"])
+def test_public_neurons_fused_on_cuda_equal_the_reference_on_cpu(neuron):
+    """End to end through the public API: ``spikeflow.neurons.PLIF()`` / ``LIF()`` on a CUDA input
+    with ``backend="fused"`` (the Triton kernels) against ``backend="reference"`` (the autograd
+    loop) on CPU: the same spikes, gradients (``x``, PLIF's ``w``) within 1e-5."""
+    pytest.importorskip("triton")
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand((8, 4, 96), generator=g) * 2.4 - 0.2  # [T, B, N], a spread of firing rates
+    weights = torch.rand(x.shape, generator=g)
+    results = []
+    for backend, device in (("reference", torch.device("cpu")), ("fused", DEVICE)):
+        cls = getattr(spikeflow.neurons, neuron)
+        module = cls(backend=backend).to(device)
+        xi = x.to(device).requires_grad_()
+        spikes = module(xi)
+        assert spikes.device == device and spikes.dtype == torch.float32
+        (spikes * weights.to(device)).sum().backward()
+        params = [p.grad.cpu() for p in module.parameters()]
+        results.append((spikes.detach().cpu(), xi.grad.cpu(), params))
+    (s_ref, gx_ref, gp_ref), (s_fused, gx_fused, gp_fused) = results
+    assert 0.05 < float(s_ref.mean()) < 0.6, "the input should make a spread of spikes"
+    assert torch.equal(s_fused, s_ref), "spikes differ from the reference loop"
+    torch.testing.assert_close(gx_fused, gx_ref, rtol=1e-5, atol=1e-5, msg="dL/dx")
+    assert len(gp_fused) == len(gp_ref) == (1 if neuron == "PLIF" else 0)
+    for a, b in zip(gp_fused, gp_ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg="dL/dw")
 
 
 def test_half_inputs_on_cpu_use_float32_state_and_the_cpu_backward():

@@ -1,5 +1,6 @@
-"""Triton neuron kernels (ops/_triton/lif.py, decay_lif.py, iir_neuron.py) under the Triton
-interpreter, against the reference loops of ``functional/``.
+"""Triton neuron kernels (ops/_triton/lif.py, decay_lif.py, iir_neuron.py) on the test device
+(``_device.py``: the Triton interpreter on CPU tensors by default, the GPU with
+``SPIKEFLOW_TEST_DEVICE=cuda``), against the reference loops of ``functional/`` run on CPU.
 
 Forward: spikes and final states must equal, bit for bit, the reference loop run in float32 on the
 very values the kernel reads (for bfloat16/float16 storage: the upcast inputs; spikes are 0/1 in any
@@ -13,14 +14,13 @@ bfloat16/float16: one rounding of a float32 value, so within one ulp of the dtyp
 2^-11 relative): the interpreter converts float32 -> bfloat16 by truncation (triton 3.6's
 ``cast_impl``), the GPU (``cvt.rn``) to nearest; float16 goes through numpy, to nearest.
 """
-import os
-
-os.environ["TRITON_INTERPRET"] = "1"  # before the kernels are defined: run them on CPU tensors
+from _device import DEVICE, require_device  # isort: skip  (first: sets TRITON_INTERPRET on CPU)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+require_device()
 pytest.importorskip("triton")
 
 from spikeflow.functional.decay_lif import decay_lif_reference  # noqa: E402
@@ -39,10 +39,20 @@ PARAM = {SIGMOID: 4.0, ATAN: 2.0, RECTANGLE: 0.5, GAUSSIAN: 0.4, TRIANGLE: 0.6} 
 BLOCK = 128  # several programs and a partial last block for N = 300
 
 
+def _dev(*tensors):
+    """The tensors on the test device (what the kernels read)."""
+    return [t.to(DEVICE) for t in tensors]
+
+
+def _host(tensors):
+    """Kernel outputs back on CPU for the comparison."""
+    return [t.cpu() for t in tensors]
+
+
 def _close(got, want, what, dtype=torch.float32):
     """``got`` (kernel) within RTOL (+ one ulp of ``dtype``) of ``want`` (float64 oracle); the
     absolute floor is RTOL times the largest ``|want|``, or RTOL itself for a reduced scalar."""
-    got, want = got.double(), want.double()
+    got, want = got.cpu().double(), want.double()
     floor = RTOL * (1.0 if want.dim() == 0 else float(want.abs().max()))
     err = (got - want).abs()
     bound = (RTOL + ULP[dtype]) * want.abs() + floor
@@ -127,15 +137,16 @@ def _lif_check(case, T, N, dtype):
     alpha = torch.tensor(PARAM[code])
     params = [tau if tau is not None else 2.0, 1.0, 0.0 if v_reset is None else v_reset]
     flags = [mode, decay, v_reset is not None, strict, detach, code]
-    got = tlif.lif_forward(x, v0, k, alpha, params, flags, True, block=BLOCK)
+    dx, dv0, dk, dalpha, dgs, dgv = _dev(x, v0, k, alpha, gs, gv)
+    got = tlif.lif_forward(dx, dv0, dk, dalpha, params, flags, True, block=BLOCK)
     run = _lif_run(mode, tau, decay, v_reset, strict, detach, code)
     out32, grads = _oracle(run, x, [v0], [w if mode == 2 else None, alpha if learn_a else None],
                            gs, [gv])
-    _check_forward(got[:2], out32, dtype)
+    _check_forward(_host(got[:2]), out32, dtype)
     saved = got[2]
-    assert saved.dtype == torch.float32 and saved.shape == (T, N)
-    gx, gv0, gk, ga = tlif.lif_backward(saved, gs, gv, v0, k, alpha, params, flags, learn_k,
-                                        learn_a, block=BLOCK)
+    assert saved.dtype == torch.float32 and saved.shape == (T, N) and saved.device == DEVICE
+    gx, gv0, gk, ga = _host(tlif.lif_backward(saved, dgs, dgv, dv0, dk, dalpha, params, flags,
+                                              learn_k, learn_a, block=BLOCK))
     assert gx.dtype == dtype and gv0.dtype == dtype and gk.dtype == ga.dtype == torch.float32
     assert gk.shape == ga.shape == ()
     _close(gx, grads[0], "dL/dx", dtype)
@@ -170,13 +181,14 @@ def test_lif_keep_false_and_short_sequences():
     x, (v0,), gs, (gv,) = _inputs(4, 100, torch.float32)
     k, alpha = torch.sigmoid(torch.tensor(-0.5)), torch.tensor(4.0)
     params, flags = [2.0, 1.0, 0.0], [2, True, True, False, False, SIGMOID]
-    s1, v1, h = tlif.lif_forward(x, v0, k, alpha, params, flags, True)
-    s2, v2, h2 = tlif.lif_forward(x, v0, k, alpha, params, flags, False)
+    dx, dv0, dk, dalpha, dgv = _dev(x, v0, k, alpha, gv)
+    s1, v1, h = _host(tlif.lif_forward(dx, dv0, dk, dalpha, params, flags, True))
+    s2, v2, h2 = _host(tlif.lif_forward(dx, dv0, dk, dalpha, params, flags, False))
     assert h2.shape == (0, 100) and torch.equal(s1, s2) and torch.equal(v1, v2)
-    s3, v3, h3 = tlif.lif_forward(x[:1].contiguous(), v0, k, alpha, params, flags, True)
-    assert torch.equal(s3, s1[:1]) and torch.equal(h3, h[:1])
-    gx, gv0, gk, ga = tlif.lif_backward(h3, gs[:1].contiguous(), gv, v0, k, alpha, params, flags,
-                                        True, True)
+    s3, v3, h3 = tlif.lif_forward(dx[:1].contiguous(), dv0, dk, dalpha, params, flags, True)
+    assert torch.equal(s3.cpu(), s1[:1]) and torch.equal(h3.cpu(), h[:1])
+    gx, gv0, gk, ga = _host(tlif.lif_backward(h3, gs[:1].contiguous().to(DEVICE), dgv, dv0, dk,
+                                              dalpha, params, flags, True, True))
     run = _lif_run(2, None, True, 0.0, False, False, SIGMOID)
     _, grads = _oracle(run, x[:1], [v0], [torch.tensor(-0.5), alpha], gs[:1], [gv])
     _close(gx, grads[0], "dL/dx")
@@ -188,6 +200,7 @@ def test_lif_keep_false_and_short_sequences():
 def test_lif_rejects_bad_arguments():
     x, (v0,), _, _ = _inputs(2, 10, torch.float32)
     k, alpha = torch.tensor(0.5), torch.tensor(4.0)
+    x, v0, k, alpha = _dev(x, v0, k, alpha)
     params, flags = [2.0, 1.0, 0.0], [1, True, True, False, False, SIGMOID]
     with pytest.raises(ValueError, match="storage dtype"):
         tlif.lif_forward(x.double(), v0.double(), k, alpha, params, flags, True)
@@ -223,11 +236,14 @@ def _decay_check(case, T, N, dtype):
         return decay_lif_reference(x, states[0], decay=decay, v_threshold=thr, detach_reset=detach,
                                    surrogate=SurrogateSpec(code, a), strict=strict)
 
-    s, v, saved = tdl.decay_lif_forward(x, v0, alpha, params, flags, True, block=BLOCK)
+    dx, dv0, dalpha, dgs, dgv = _dev(x, v0, alpha, gs, gv)
+    s, v, saved = tdl.decay_lif_forward(dx, dv0, dalpha, params, flags, True, block=BLOCK)
+    s, v = _host((s, v))
     out32, grads = _oracle(run, x, [v0], [alpha if learn_a else None], gs, [gv])
     _check_forward((s, v), out32, dtype)
-    assert saved.dtype == torch.float32 and saved.shape == (T, N)
-    gx, gv0, ga = tdl.decay_lif_backward(saved, gs, gv, alpha, params, flags, learn_a, block=BLOCK)
+    assert saved.dtype == torch.float32 and saved.shape == (T, N) and saved.device == DEVICE
+    gx, gv0, ga = _host(tdl.decay_lif_backward(saved, dgs, dgv, dalpha, params, flags, learn_a,
+                                               block=BLOCK))
     assert gx.dtype == gv0.dtype == dtype and ga.dtype == torch.float32 and ga.shape == ()
     _close(gx, grads[0], "dL/dx", dtype)
     _close(gv0, grads[1], "dL/dv0", dtype)
@@ -235,7 +251,7 @@ def _decay_check(case, T, N, dtype):
         _close(ga, grads[2], "dL/dalpha")
     else:
         assert float(ga) == 0.0
-    s2, v2, none = tdl.decay_lif_forward(x, v0, alpha, params, flags, False, block=BLOCK)
+    s2, v2, none = _host(tdl.decay_lif_forward(dx, dv0, dalpha, params, flags, False, block=BLOCK))
     assert none.shape == (0, N) and torch.equal(s2, s) and torch.equal(v2, v)
 
 
@@ -272,12 +288,15 @@ def _iir_check(case, T, N, dtype):
                                     detach_reset=detach, surrogate=SurrogateSpec(code, p),
                                     strict=strict)
 
-    s, v, r, saved = tiir.iir_neuron_forward(x, v0, r0, alpha, params, flags, True, block=BLOCK)
+    dx, dv0, dr0, dalpha, dgs, dgv, dgr = _dev(x, v0, r0, alpha, gs, gv, gr)
+    s, v, r, saved = tiir.iir_neuron_forward(dx, dv0, dr0, dalpha, params, flags, True,
+                                             block=BLOCK)
+    s, v, r = _host((s, v, r))
     out32, grads = _oracle(run, x, [v0, r0], [alpha if learn_a else None], gs, [gv, gr])
     _check_forward((s, v, r), out32, dtype)
-    assert saved.dtype == torch.float32 and saved.shape == (T, N)
-    gx, gv0, gr0, ga = tiir.iir_neuron_backward(saved, gs, gv, gr, alpha, params, flags, learn_a,
-                                                block=BLOCK)
+    assert saved.dtype == torch.float32 and saved.shape == (T, N) and saved.device == DEVICE
+    gx, gv0, gr0, ga = _host(tiir.iir_neuron_backward(saved, dgs, dgv, dgr, dalpha, params, flags,
+                                                      learn_a, block=BLOCK))
     assert gx.dtype == gv0.dtype == gr0.dtype == dtype and ga.dtype == torch.float32
     _close(gx, grads[0], "dL/dx", dtype)
     _close(gv0, grads[1], "dL/dv0", dtype)
@@ -286,7 +305,8 @@ def _iir_check(case, T, N, dtype):
         _close(ga, grads[3], "dL/dalpha")
     else:
         assert float(ga) == 0.0
-    s2, v2, r2, none = tiir.iir_neuron_forward(x, v0, r0, alpha, params, flags, False, block=BLOCK)
+    s2, v2, r2, none = _host(tiir.iir_neuron_forward(dx, dv0, dr0, dalpha, params, flags, False,
+                                                     block=BLOCK))
     assert none.shape == (0, N) and torch.equal(s2, s) and torch.equal(v2, v) and torch.equal(r2, r)
 
 

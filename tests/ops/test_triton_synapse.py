@@ -1,4 +1,6 @@
-"""Triton synapse kernels (ops/_triton/synapse.py) under the Triton interpreter, against the reference loops.
+"""Triton synapse kernels (ops/_triton/synapse.py) on the test device (``_device.py``: the Triton
+interpreter on CPU tensors by default, the GPU with ``SPIKEFLOW_TEST_DEVICE=cuda``), against the
+reference loops run on CPU.
 
 The oracle is ``functional.synapse.dual_exp_iir`` / ``low_pass`` with autograd, run in float64 on the
 very values the kernel reads (half-precision inputs are rounded first), so every difference is the
@@ -7,14 +9,12 @@ rounding of a float32 value: within half an ulp (2^-11 relative) for float16; wi
 relative) for bfloat16, because triton 3.6's interpreter truncates float32 -> bfloat16 where a GPU
 rounds to nearest. Coefficient gradients stay float32 and agree within 1e-5 whatever the storage.
 """
-import os
+from _device import DEVICE, require_device  # isort: skip  (first: sets TRITON_INTERPRET on CPU)
 
-os.environ["TRITON_INTERPRET"] = "1"  # before the kernels are defined: run them on CPU tensors
-
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+require_device()
 pytest.importorskip("triton")
 
 from spikeflow.functional.synapse import DualExpState, LowPassState, dual_exp_iir, low_pass  # noqa: E402
@@ -60,7 +60,7 @@ def _reference(x, a1, a2, b1, p1, p2, g, low=False):
 
 def _close(got, want, dtype, what):
     """``|got - want| <= (rounding(dtype) + 1e-5) |want| + 1e-5 max|want|`` elementwise."""
-    got, want = got.double(), want.double()
+    got, want = got.cpu().double(), want.double()
     scale = want.abs().max().item() if want.numel() else 0.0
     bound = (ROUNDING[dtype] + F32_RTOL) * want.abs() + F32_RTOL * scale + 1e-30
     err = (got - want).abs()
@@ -70,10 +70,11 @@ def _close(got, want, dtype, what):
 def _check_all(T, B, N, dtype=torch.float32, coef_dtype=torch.float32, block=None, low=False):
     x, a1, a2, b1, p1, p2, g = _inputs(T, B, N, dtype, coef_dtype, low)
     psp_ref, grads_ref = _reference(x, a1, a2, b1, p1, p2, g, low)
-    psp = ts.iir2_forward(x, a1, a2, b1, p1, p2, block=block)
-    assert psp.dtype == dtype and psp.shape == (T, B, N)
+    dev = [t.to(DEVICE) for t in (x, a1, a2, b1, p1, p2, g)]
+    psp = ts.iir2_forward(*dev[:6], block=block)
+    assert psp.dtype == dtype and psp.shape == (T, B, N) and psp.device == DEVICE
     _close(psp, psp_ref, dtype, "psp")
-    grads = ts.iir2_backward(g, x, a1, a2, b1, p1, p2, True, block=block)
+    grads = [t.cpu() for t in ts.iir2_backward(dev[6], *dev[:6], True, block=block)]
     names = ("gx", "ga1", "ga2", "gb1", "gp1", "gp2")
     dtypes = (dtype, torch.float32, torch.float32, torch.float32, dtype, dtype)
     for name, got, want, dt in zip(names, grads, grads_ref, dtypes):
@@ -100,8 +101,10 @@ def test_half_storage_is_one_rounding_of_float32(dtype):
 
 def test_need_coef_false_skips_coefficients_and_reads_no_input():
     x, a1, a2, b1, p1, p2, g, grads = _check_all(6, 2, 100, block=64)
-    dummy = torch.empty(0)
-    gx, ga1, ga2, gb1, gp1, gp2 = ts.iir2_backward(g, dummy, a1, a2, b1, dummy, dummy, False, block=64)
+    dummy = torch.empty(0, device=DEVICE)
+    g, a1, a2, b1 = (t.to(DEVICE) for t in (g, a1, a2, b1))
+    gx, ga1, ga2, gb1, gp1, gp2 = (t.cpu() for t in ts.iir2_backward(g, dummy, a1, a2, b1, dummy,
+                                                                     dummy, False, block=64))
     assert torch.equal(gx, grads[0]) and torch.equal(gp1, grads[4]) and torch.equal(gp2, grads[5])
     for c in (ga1, ga2, gb1):
         assert c.dtype == torch.float32 and torch.equal(c, torch.zeros(100))
@@ -109,27 +112,30 @@ def test_need_coef_false_skips_coefficients_and_reads_no_input():
 
 def test_default_block_and_impulse_response():
     # an impulse from rest gives psp[0] = b1, psp[1] = a1 b1, psp[2] = (a1^2 + a2) b1
-    a1, a2, b1 = (torch.full((3,), v) for v in (1.2, -0.35, 0.4))
-    x = torch.zeros(4, 1, 3)
+    a1, a2, b1 = (torch.full((3,), v, device=DEVICE) for v in (1.2, -0.35, 0.4))
+    x = torch.zeros(4, 1, 3, device=DEVICE)
     x[0] = 1.0
-    zeros = torch.zeros(1, 3)
-    psp = ts.iir2_forward(x, a1, a2, b1, zeros, zeros)
+    zeros = torch.zeros(1, 3, device=DEVICE)
+    psp = ts.iir2_forward(x, a1, a2, b1, zeros, zeros).cpu()
     want = torch.tensor([0.4, 1.2 * 0.4, (1.2 ** 2 - 0.35) * 0.4, (1.2 ** 3 - 2 * 1.2 * 0.35) * 0.4])
     torch.testing.assert_close(psp[:, 0, 0], want, rtol=1e-6, atol=0)
     assert ts.block_size(16, 65536) == 256 and ts.block_size(2, 300) == 128
 
 
 def test_empty_and_bad_inputs():
-    a = torch.zeros(5)
-    p = torch.zeros(2, 5)
-    assert ts.iir2_forward(torch.zeros(0, 2, 5), a, a, a, p, p).shape == (0, 2, 5)
-    gx, *_, gp1, gp2 = ts.iir2_backward(torch.zeros(0, 2, 5), torch.zeros(0, 2, 5), a, a, a, p, p, True)
+    def zeros(*shape):
+        return torch.zeros(*shape, device=DEVICE)
+
+    a = zeros(5)
+    p = zeros(2, 5)
+    assert ts.iir2_forward(zeros(0, 2, 5), a, a, a, p, p).shape == (0, 2, 5)
+    gx, *_, gp1, gp2 = ts.iir2_backward(zeros(0, 2, 5), zeros(0, 2, 5), a, a, a, p, p, True)
     assert gx.shape == (0, 2, 5) and torch.equal(gp1, p) and torch.equal(gp2, p)
     with pytest.raises(ValueError, match=r"x must be a tensor of shape \[T, B, N\]"):
-        ts.iir2_forward(torch.zeros(2, 5), a, a, a, p, p)
+        ts.iir2_forward(zeros(2, 5), a, a, a, p, p)
     with pytest.raises(ValueError, match=r"a2 must have shape \(5,\)"):
-        ts.iir2_forward(torch.zeros(3, 2, 5), a, torch.zeros(4), a, p, p)
+        ts.iir2_forward(zeros(3, 2, 5), a, zeros(4), a, p, p)
     with pytest.raises(ValueError, match="p1 must be float32, bfloat16 or float16"):
-        ts.iir2_forward(torch.zeros(3, 2, 5), a, a, a, p.double(), p)
+        ts.iir2_forward(zeros(3, 2, 5), a, a, a, p.double(), p)
     with pytest.raises(ValueError, match="x must be contiguous"):
-        ts.iir2_backward(torch.zeros(3, 2, 5), torch.zeros(5, 2, 3).transpose(0, 2), a, a, a, p, p, True)
+        ts.iir2_backward(zeros(3, 2, 5), zeros(5, 2, 3).transpose(0, 2), a, a, a, p, p, True)
