@@ -1,14 +1,18 @@
 """SparseLinear: the event-driven path equals nn.Linear (values and all gradients) to rounding."""
+import importlib
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import spikeflow.layers.sparse_linear as sl
-from spikeflow.ops._cpu.sparse_linear import count_rows
 from spikeflow.layers import SparseLinear
 from spikeflow.metrics import SpikeRecorder, count_synops
 from spikeflow.neurons import LIF
+
+# the module (spikeflow.ops.sparse_linear, the attribute, is the function)
+sl_op = importlib.import_module("spikeflow.ops.sparse_linear")
 
 TOL = {torch.float64: dict(rtol=1e-12, atol=1e-12), torch.float32: dict(rtol=1e-5, atol=1e-5)}
 
@@ -102,17 +106,16 @@ def test_gradcheck_sparse_function():
     b = torch.randn(5, dtype=torch.float64, requires_grad=True)
 
     def fn(x, w, b):
-        counts, binary = count_rows(x.detach().contiguous())
-        return sl._SparseLinearFunction.apply(x, w, b, counts, binary)
+        counts, binary = sl_op._sparse_count(x.detach().contiguous(), 2.0)
+        return sl_op._Eager.apply(x, w, b, counts, binary)
 
     assert torch.autograd.gradcheck(fn, (x, w, b))
 
 
 def _path_spy(monkeypatch):
     calls = []
-    apply = sl._SparseLinearFunction.apply
-    monkeypatch.setattr(sl._SparseLinearFunction, "apply",
-                        lambda *a: calls.append("sparse") or apply(*a))
+    apply = sl_op._Eager.apply
+    monkeypatch.setattr(sl_op._Eager, "apply", lambda *a: calls.append("sparse") or apply(*a))
     return calls
 
 

@@ -1,16 +1,19 @@
 """Synapse filter modules: coefficients, fused == reference (outputs and grads), state, persistence."""
+import importlib.util
 import math
 
 import pytest
 import torch
 
 from spikeflow.functional import synapse as F
-from spikeflow.ops._cpu import synapse as K
+from spikeflow.ops import BackendError
 from spikeflow.layers import DualExpReadout, DualExpSynapse, LowPassSynapse, StatefulFilter
-from spikeflow.neurons.base import BaseNeuron
+from spikeflow.neurons import LIF
+from spikeflow.neurons.base import BaseNeuron, StatefulModule
 
 DT = torch.float64
-needs_numba = pytest.mark.skipif(not K.AVAILABLE, reason="numba not installed")
+needs_numba = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
+                                 reason="numba not installed")
 
 
 def make(kind, shape, backend, dtype=DT):
@@ -44,6 +47,11 @@ def test_initial_coefficients_and_parameter_shapes():
 def test_filters_are_stateful_filters_not_neurons():
     for layer in (DualExpSynapse(3), LowPassSynapse(3), DualExpReadout()):
         assert isinstance(layer, StatefulFilter) and not isinstance(layer, BaseNeuron)
+        assert isinstance(layer, StatefulModule)  # the one stateful base, shared with neurons
+    assert isinstance(LIF(), StatefulModule) and not isinstance(LIF(), StatefulFilter)
+    for method in ("forward", "reset_state"):  # one implementation of the contract
+        assert getattr(StatefulFilter, method) is getattr(StatefulModule, method)
+    assert BaseNeuron.reset_state is StatefulModule.reset_state
 
 
 @needs_numba
@@ -143,17 +151,21 @@ def test_float32_fused_path_and_training_step_changes_coefficients():
     assert all(not torch.equal(b, p) for b, p in zip(before, syn.parameters()))
 
 
-def test_auto_backend_falls_back_for_unsupported_dtype():
+def test_auto_backend_runs_the_op_reference_for_unsupported_dtype():
     syn = LowPassSynapse(3)
     x = torch.rand(4, 2, 3, dtype=torch.bfloat16)
-    assert not syn.use_fused(x)
-    assert syn.to(torch.bfloat16)(x).dtype == torch.bfloat16
-    with pytest.raises(ValueError, match="backend='fused'"):
+    assert syn.use_fused(x)  # the op, which runs its plain-torch reference for bfloat16 on CPU
+    y = syn.to(torch.bfloat16)(x)
+    assert y.dtype == torch.bfloat16
+    ref, _ = F.low_pass(x.double(), syn.a.double())  # float32 arithmetic, rounded once
+    torch.testing.assert_close(y.double(), ref, rtol=8e-3, atol=0)
+    with pytest.raises(BackendError, match="backend='fused'"):
         LowPassSynapse(3, backend="fused").to(torch.bfloat16)(x)
+    assert issubclass(BackendError, ValueError)
 
 
 def test_bad_arguments_raise():
-    with pytest.raises(ValueError, match="backend"):
+    with pytest.raises(BackendError, match="backend"):
         DualExpSynapse(3, backend="cuda")
     for shape in (0, (2, -1), "3", 2.5):
         with pytest.raises(ValueError, match="shape"):

@@ -8,8 +8,8 @@
 
 All map ``[T, B, *shape] -> [T, B, *shape]`` and follow :class:`~spikeflow.layers.stateful.StatefulFilter`
 (explicit ``run(x, state)``, rest on every ``forward``, opt-in ``persistent``). Equations and the
-reference loops are in :mod:`spikeflow.functional.synapse`; the fused kernels in
-``ops/_cpu/synapse.py``.
+reference loops are in :mod:`spikeflow.functional.synapse`; ``backend="auto"``/``"fused"`` run the
+op ``spikeflow::iir2`` (:mod:`spikeflow.ops.synapse`: numba on CPU, Triton on CUDA).
 
 >>> import torch
 >>> syn = DualExpSynapse((3,), tau_m=4.0, tau_s=1.0)
@@ -24,11 +24,8 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import Tensor, nn
 
+from spikeflow import ops
 from spikeflow.functional import synapse as F
-from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
-
-ensure_numba_cache()  # ops/_cpu/synapse.py defines its kernels on import: cache folder first
-from spikeflow.ops._cpu import synapse as K  # noqa: E402
 from spikeflow.layers.stateful import StatefulFilter
 
 __all__ = ["DualExpSynapse", "LowPassSynapse", "DualExpReadout"]
@@ -96,7 +93,7 @@ class DualExpSynapse(_ElementwiseFilter):
         if state is not None:
             F.check_state(state, x, 2)
         p1, p2 = (None, None) if state is None else state
-        psp = K.iir2(x, self.a1, self.a2, self.b1, p1, p2)
+        psp = ops.iir2(x, self.a1, self.a2, self.b1, p1, p2)
         if x.shape[0] >= 2:
             previous = psp[-2]
         else:
@@ -133,7 +130,7 @@ class LowPassSynapse(_ElementwiseFilter):
             return F.low_pass(x, self.a, state)
         if state is not None:
             F.check_state(state, x, 1)
-        psp = K.low_pass_fused(x, self.a, None if state is None else state.psp)
+        psp = ops.low_pass(x, self.a, None if state is None else state.psp)
         return psp, F.LowPassState(psp[-1])
 
     def extra_repr(self) -> str:
@@ -172,7 +169,8 @@ class DualExpReadout(StatefulFilter):
         if state is not None:
             F.check_state(state, x, 2)
         m, s = (None, None) if state is None else state
-        out, m_seq, s_seq = K.dual_exp_readout_fused(x, self.tau_m, self.tau_s, self.v0, m, s)
+        out, m_seq, s_seq = ops.readout(x, math.exp(-1.0 / self.tau_m), math.exp(-1.0 / self.tau_s),
+                                        self.v0, m, s)
         return out, F.ReadoutState(m_seq[-1], s_seq[-1])
 
     def extra_repr(self) -> str:

@@ -4,7 +4,7 @@
 He2020/ASA-SNN; ``IIRNeuron`` is snn-iir's. Each takes its options as keywords and gives them
 back from ``.config()`` (``LIF(**lif.config())`` rebuilds it).
 """
-from spikeflow.neurons.base import BaseNeuron, detach_state
+from spikeflow.neurons.base import BaseNeuron, StatefulModule, detach_state
 from spikeflow.neurons.decay_lif import DecayLIF, DecayLIFState
 from spikeflow.neurons.if_ import IF
 from spikeflow.neurons.iir import IIRNeuron, IIRState
@@ -12,6 +12,6 @@ from spikeflow.neurons.lif import LIF, LIFFamily, LIFState
 from spikeflow.neurons.plif import PLIF
 
 __all__ = [
-    "BaseNeuron", "detach_state", "LIF", "PLIF", "IF", "LIFFamily", "LIFState", "DecayLIF",
-    "DecayLIFState", "IIRNeuron", "IIRState",
+    "BaseNeuron", "StatefulModule", "detach_state", "LIF", "PLIF", "IF", "LIFFamily", "LIFState",
+    "DecayLIF", "DecayLIFState", "IIRNeuron", "IIRState",
 ]

@@ -15,7 +15,11 @@ from spikeflow.ops.dispatch import (BACKENDS, BackendError, check_backend, fused
 from spikeflow.ops.decay_lif import decay_lif
 from spikeflow.ops.iir_neuron import iir_neuron
 from spikeflow.ops.lif import IF_MODE, LIF_MODE, PLIF_MODE, lif
+from spikeflow.ops.packing import pack_bits, unpack_bits
+from spikeflow.ops.sparse_linear import sparse_linear
+from spikeflow.ops.synapse import iir2, low_pass, readout
 
 __all__ = ["zeros", "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES",
            "BACKENDS", "BackendError", "check_backend", "fused_problem", "use_fused",
-           "lif", "IF_MODE", "LIF_MODE", "PLIF_MODE", "decay_lif", "iir_neuron"]
+           "lif", "IF_MODE", "LIF_MODE", "PLIF_MODE", "decay_lif", "iir_neuron",
+           "iir2", "low_pass", "readout", "sparse_linear", "pack_bits", "unpack_bits"]

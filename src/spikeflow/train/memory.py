@@ -5,7 +5,8 @@ was computed in the forward (not an input or a parameter) is inspected once
 (``torch.autograd.graph.saved_tensors_hooks``):
 
 * a float tensor whose values are all ``0`` or one constant ``c`` -- spikes, pooled spikes, spikes
-  scaled by dropout -- is stored as 1 bit per element (32x smaller for float32) plus ``c``;
+  scaled by dropout -- is stored as 1 bit per element (32x smaller for float32) plus ``c`` (the ops
+  ``spikeflow::pack_bits`` / ``unpack_bits`` of :mod:`spikeflow.ops.packing`);
 * an int64 tensor whose values fit in int32 (max-pool indices) is stored as int32 (2x smaller);
 * anything else (membrane inputs, BN outputs, parameters) is kept as is; the check stops at the
   first value that is not ``0``/``c``, so it costs almost nothing on such tensors.
@@ -30,95 +31,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-import numpy as np
 import torch
-from numba import njit
 from torch import Tensor
 
-from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
-from spikeflow.ops._cpu._runtime import run_blocks
-
-ensure_numba_cache()  # the user cache folder; creates no file (ops/_cpu/_numba_cache.py)
+from spikeflow import ops
 
 MIN_ELEMENTS = 8192        # smaller tensors are not worth a kernel call
-BLOCK_BYTES = 1 << 12      # packed bytes per work block (32768 elements)
 _FLOATS = (torch.float32, torch.float64)
-
-
-@njit(cache=True, nogil=True)
-def _first_nonzero(xi):  # pragma: no cover - compiled
-    for i in range(xi.size):
-        if xi[i] != 0:
-            return xi[i]
-    return xi[:1][0] * 0  # all zero bit patterns
-
-
-@njit(cache=True, nogil=True)
-def _pack_bits(b0, b1, xi, ci, out, status):  # pragma: no cover - compiled
-    # xi: the float data viewed as same-width integers; a value packs iff its bit pattern is 0
-    # (+0.0) or ci (the constant), so -0.0, NaNs and any third value are rejected exactly
-    n = xi.size
-    nbytes = out.size
-    for b in range(b0, b1):
-        lo = b * BLOCK_BYTES
-        hi = min(lo + BLOCK_BYTES, nbytes)
-        full = min(hi, n // 8)
-        bad = False
-        j = lo
-        while j < full:
-            stop = min(j + 64, full)
-            for jj in range(j, stop):
-                byte = 0
-                for k in range(8):
-                    v = xi[jj * 8 + k]
-                    nz = v != 0
-                    byte |= np.uint8(nz) << np.uint8(k)
-                    bad |= nz & (v != ci)
-                out[jj] = byte
-            if bad:
-                break
-            j = stop
-        if not bad and hi > full:  # the last, partial byte
-            byte = 0
-            for i in range(full * 8, n):
-                v = xi[i]
-                nz = v != 0
-                byte |= np.uint8(nz) << np.uint8(i - full * 8)
-                bad |= nz & (v != ci)
-            out[full] = byte
-        status[b] = bad
-
-
-@njit(cache=True, nogil=True)
-def _unpack_bits(b0, b1, bits, table, out):  # pragma: no cover - compiled
-    # table[byte] holds the 8 values of one packed byte
-    n = out.size
-    full = n // 8
-    for b in range(b0, b1):
-        lo = b * BLOCK_BYTES
-        hi = min(lo + BLOCK_BYTES, bits.size)
-        for j in range(lo, min(hi, full)):
-            row = table[bits[j]]
-            for k in range(8):
-                out[j * 8 + k] = row[k]
-        if hi > full:
-            row = table[bits[full]]
-            for i in range(full * 8, n):
-                out[i] = row[i - full * 8]
-
-
-@njit(cache=True, nogil=True)
-def _narrow_int(b0, b1, x, out, status):  # pragma: no cover - compiled
-    n = x.size
-    for b in range(b0, b1):
-        lo = b * BLOCK_BYTES * 8
-        hi = min(lo + BLOCK_BYTES * 8, n)
-        for i in range(lo, hi):
-            v = x[i]
-            if v < -2147483648 or v > 2147483647:
-                status[b] = 1
-                break
-            out[i] = v
+_INT32 = torch.iinfo(torch.int32)
 
 
 @dataclass
@@ -133,19 +53,21 @@ class PackStats:
 @dataclass(frozen=True)
 class _Bits:
     bits: Tensor
-    scale: float
+    value: Tensor  # the constant (0-dim, the tensor's dtype; its exact bits are restored)
     shape: torch.Size  # in memory order (``order`` permutes the logical dims into it)
     dtype: torch.dtype
     order: tuple[int, ...]
+
+    @property
+    def scale(self) -> float:
+        """The constant as a Python float."""
+        return float(self.value)
 
 
 @dataclass(frozen=True)
 class _Narrow:
     values: Tensor
     shape: torch.Size
-
-
-_INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
 def _memory_order(t: Tensor) -> tuple[int, ...]:
@@ -156,44 +78,29 @@ def _memory_order(t: Tensor) -> tuple[int, ...]:
 
 
 def pack_binary(t: Tensor) -> _Bits | None:
-    """1-bit form of a float tensor whose values are all +0.0 or one constant; None otherwise."""
+    """1-bit form of a float tensor whose values are all +0.0 or one constant; None otherwise
+    (the op ``spikeflow::pack_bits``, :mod:`spikeflow.ops.packing`)."""
     order = _memory_order(t)
     dense = t.detach().permute(order).contiguous()
-    flat = dense.view(-1)
-    xi = flat.view(_INT_VIEW[flat.dtype]).numpy()
-    nbytes = -(-xi.size // 8)
-    bits = torch.empty(nbytes, dtype=torch.uint8)
-    nblocks = -(-nbytes // BLOCK_BYTES)
-    status = np.zeros(nblocks, np.bool_)
-    ci = _first_nonzero(xi)
-    run_blocks(_pack_bits, nblocks, xi.size, xi, ci, bits.numpy(), status)
-    if status.any():
+    bits, value, ok = ops.pack_bits(dense)
+    if not bool(ok):
         return None
-    c = float(torch.tensor([int(ci)], dtype=_INT_VIEW[flat.dtype]).view(flat.dtype)) if ci else 1.0
-    return _Bits(bits, c, dense.shape, t.dtype, order)
-
-
-def _table(c: float, dtype: torch.dtype) -> np.ndarray:
-    codes = torch.arange(256).unsqueeze(1)
-    return (((codes >> torch.arange(8)) & 1).to(dtype) * c).numpy()
+    return _Bits(bits, value, dense.shape, t.dtype, order)
 
 
 def unpack_binary(p: _Bits) -> Tensor:
-    out = torch.empty(p.shape, dtype=p.dtype)
-    flat = out.view(-1).numpy()
-    nblocks = -(-p.bits.numel() // BLOCK_BYTES)
-    run_blocks(_unpack_bits, nblocks, flat.size, p.bits.numpy(), _table(p.scale, p.dtype), flat)
+    out = ops.unpack_bits(p.bits, p.value, p.shape)
     return out.permute([p.order.index(d) for d in range(len(p.order))])
 
 
 def narrow_int64(t: Tensor) -> _Narrow | None:
     """int32 copy of an int64 tensor whose values fit; None otherwise."""
-    x = t.detach().contiguous().view(-1).numpy()
-    out = torch.empty(x.size, dtype=torch.int32)
-    nblocks = -(-x.size // (BLOCK_BYTES * 8))
-    status = np.zeros(nblocks, np.int8)
-    run_blocks(_narrow_int, nblocks, x.size, x, out.numpy(), status)
-    return None if status.any() else _Narrow(out, t.shape)
+    flat = t.detach().reshape(-1)
+    if flat.numel():
+        lo, hi = torch.aminmax(flat)
+        if int(lo) < _INT32.min or int(hi) > _INT32.max:
+            return None
+    return _Narrow(flat.to(torch.int32), t.shape)
 
 
 def _eligible(t: Tensor) -> bool:
