@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "registry", "functional", "surrogate", "neurons", "layers", "events", "data",
-    "models", "metrics", "train", "report", "utils", "runtime",
+    "models", "metrics", "train", "report", "utils", "runtime", "export",
 )
 __all__ = ["__version__", *_SUBMODULES]
 

@@ -45,7 +45,13 @@ def make_pool(pool: str) -> nn.Module:
 
 
 def _repeats_over_time(x: Tensor) -> bool:
-    return x.shape[0] == 1 or x.stride(0) == 0 or bool(torch.equal(x, x[:1].expand_as(x)))
+    """Whether every step of ``x`` is the same image: ``T == 1``, a stride-0 view (the ``repeat``
+    encoding) or, in eager mode, equal values. A traced graph (torch.compile, torch.export) cannot
+    branch on values, so there a dense input takes the per-step path (same outputs; in training,
+    BatchNorm's running variance then counts ``T*B`` samples instead of ``B``)."""
+    if x.shape[0] == 1 or x.stride(0) == 0:
+        return True
+    return not torch.compiler.is_compiling() and bool(torch.equal(x, x[:1].expand_as(x)))
 
 
 class PLIFStaticNet(nn.Module):

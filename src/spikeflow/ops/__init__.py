@@ -22,4 +22,13 @@ from spikeflow.ops.synapse import iir2, low_pass, readout
 __all__ = ["zeros", "SIGMOID", "ATAN", "RECTANGLE", "GAUSSIAN", "TRIANGLE", "CODES", "NAMES",
            "BACKENDS", "BackendError", "check_backend", "fused_problem", "use_fused",
            "lif", "IF_MODE", "LIF_MODE", "PLIF_MODE", "decay_lif", "iir_neuron",
-           "iir2", "low_pass", "readout", "sparse_linear", "pack_bits", "unpack_bits"]
+           "iir2", "low_pass", "readout", "sparse_linear", "pack_bits", "unpack_bits",
+           "decompositions"]
+
+
+def decompositions() -> dict:
+    """Every ``spikeflow::`` op overload mapped to its plain-torch reference implementation: the
+    table for ``ExportedProgram.run_decompositions`` (a copy; see :mod:`spikeflow.export`)."""
+    from spikeflow.ops._neuron_op import DECOMPOSITIONS
+
+    return dict(DECOMPOSITIONS)

@@ -61,7 +61,7 @@ def reference_forward(x: Tensor, states: Sequence[Tensor], tparams: Sequence[Ten
     # a 0-dim tensor tau: CUDA divides a tensor by a Python float as a multiply by its float32
     # reciprocal, by a tensor exactly (IEEE division, as the CPU and the fused kernels do)
     tau_or_k = tparams[0].detach().to(sd) if mode == PLIF_MODE else \
-        torch.tensor(tau, dtype=sd, device=x.device)
+        torch.full((), tau, dtype=sd, device=x.device)  # a graph op when traced (torch.tensor is not)
     spikes, hs = [], []
     for xt in x.unbind(0):
         h = _charge(v, xt.to(sd), mode, decay, tau_or_k, vr)
