@@ -71,7 +71,7 @@ def param_tensor(value: Tensor | float, x: Tensor) -> Tensor:
 @lru_cache(maxsize=None)
 def _module(name: str) -> ModuleType:
     if name.startswith("spikeflow.ops._cpu."):
-        from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+        from spikeflow._numba_cache import ensure_numba_cache
 
         ensure_numba_cache()  # numba's cache in the user cache folder, before the kernels load
     return importlib.import_module(name)

@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+from spikeflow._numba_cache import ensure_numba_cache
 from spikeflow.ops.codes import ATAN, GAUSSIAN, RECTANGLE, SIGMOID, TRIANGLE
 
 ensure_numba_cache()  # before any kernel is defined: every neuron kernel module imports this one

@@ -15,7 +15,7 @@ import torch
 from numba import njit
 from torch import Tensor
 
-from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+from spikeflow._numba_cache import ensure_numba_cache
 from spikeflow.ops._cpu._runtime import run_blocks
 
 ensure_numba_cache()  # caches in the user cache folder (see _numba_cache.py)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from spikeflow.ops._cpu._numba_cache import ensure_numba_cache
+from spikeflow._numba_cache import ensure_numba_cache
 
 ensure_numba_cache()  # caches in the user cache folder (see _numba_cache.py)
 
