@@ -102,3 +102,21 @@ def test_random_apply_probability():
     y = T.RandomApply((T.RandomHorizontalFlip(1.0),), p=0.5)(x, torch.Generator().manual_seed(0))
     changed = (y != x).flatten(1).any(1).float().mean()
     assert 0.38 < float(changed) < 0.62
+
+
+def test_snn_iir_recipe_draws_crop_and_rotation_twice():
+    """snn-iir: ``RandomApply([crop, rot, Compose([crop, rot])], p=0.5)`` -- transcribed here as the
+    per-image rule "one coin; if heads: crop, rot, crop, rot" with the same generator stream."""
+    x = _img(b=6, h=28, w=28)
+    got = T.recipe("snn_iir", "mnist", True)(x, torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(1)
+    coin = torch.rand(6, generator=g) < 0.5
+    crop, rot = T.RandomResizedCrop(28, (0.85, 1.0)), T.RandomAffine(15.0)
+    y = x
+    for t in (crop, rot, crop, rot):
+        y = t(y, g)
+    want = torch.where(coin.view(-1, 1, 1, 1), y, x)
+    assert torch.equal(got, want)
+    assert 0 < int(coin.sum()) < 6  # both branches exercised
+    once = T.recipe("snn_iir_once", "mnist", True)(x, torch.Generator().manual_seed(1))
+    assert not torch.equal(once, got)

@@ -262,8 +262,12 @@ def recipe(name: str, dataset: str, train: bool) -> Callable[..., Tensor] | None
     """The augmentation of a paper recipe for a dataset split (``None`` = none).
 
     ``"plif"``: MNIST RandomAffine(30, 0.15, (0.85, 1.11)); CIFAR-10 RandomCrop(32, 4) +
-    flip; Fashion-MNIST none. ``"snn_iir"``: RandomApply([RandomResizedCrop(28, (0.85, 1)),
-    RandomRotation(15)], p=0.5) on MNIST-like 28x28 images. ``"none"``: none.
+    flip; Fashion-MNIST none. ``"snn_iir"``: snn-iir's MNIST augmentation, with probability 0.5
+    per image ``crop -> rot -> crop -> rot`` (the original ``RandomApply([crop, rot,
+    Compose([crop, rot])], p=0.5)``: RandomApply runs its whole list in sequence, so the crop and
+    the rotation are each drawn twice), crop = RandomResizedCrop(28, (0.85, 1)), rot =
+    RandomRotation(15); on MNIST-like 28x28 images. ``"snn_iir_once"``: the same with one crop and
+    one rotation (spikeflow's earlier recipe). ``"none"``: none.
     """
     if not train or name == "none":
         return None
@@ -273,9 +277,13 @@ def recipe(name: str, dataset: str, train: bool) -> Callable[..., Tensor] | None
         if dataset == "cifar10":
             return Compose((RandomCrop(32, 4), RandomHorizontalFlip(0.5)))
         return None
-    if name == "snn_iir":
-        return RandomApply((RandomResizedCrop(28, (0.85, 1.0)), RandomAffine(15.0)), p=0.5)
-    raise ValueError(f"unknown augmentation recipe {name!r}; expected 'plif', 'snn_iir' or 'none'")
+    if name in ("snn_iir", "snn_iir_once"):
+        crop, rot = RandomResizedCrop(28, (0.85, 1.0)), RandomAffine(15.0)
+        if name == "snn_iir_once":
+            return RandomApply((crop, rot), p=0.5)
+        return RandomApply((crop, rot, Compose((crop, rot))), p=0.5)
+    raise ValueError(f"unknown augmentation recipe {name!r}; expected 'plif', 'snn_iir', 'snn_iir_once' "
+                     "or 'none'")
 
 
 __all__ = ["NORMALIZATION", "normalize", "affine", "resized_crop", "crop", "hflip", "Normalize",
