@@ -24,7 +24,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from spikeflow.train.typed import ConfigError, build_dataclass
+from spikeflow.train.typed import ConfigError, build_dataclass, safe_load_yaml
 
 LOSSES = ("mse_rate", "ce_count", "ce_mean", "ce_per_step", "mse_sequence")
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -320,7 +320,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     if not all(parts):
         raise ConfigError(f"--set: bad key {key!r} (expected dotted path like train.epochs)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = safe_load_yaml(raw, f"--set {key}") if raw.strip() else None
     except yaml.YAMLError as err:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r} as YAML ({err})") from None
     return parts, value
@@ -349,7 +349,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load_yaml(path.read_bytes(), f"config file {path}")
     except yaml.YAMLError as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if data is None:
@@ -360,14 +360,22 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def default_config_path() -> Path:
-    """``configs/default.yaml`` of the source tree (the built-in default job)."""
-    here = Path(__file__).resolve()
-    for root in (here.parents[3], Path.cwd()):
-        cand = root / "configs" / "default.yaml"
-        if cand.is_file():
-            return cand
-    raise ConfigError("the built-in default config configs/default.yaml was not found next to the "
-                      "spikeflow sources or in the current directory; pass a CONFIG file")
+    """The built-in default job: ``spikeflow/configs/default.yaml``, shipped as package data (so it
+    is found from an installed wheel; ``configs/default.yaml`` of the checkout links to it)."""
+    import importlib.resources  # noqa: PLC0415
+
+    try:
+        packaged = importlib.resources.files("spikeflow").joinpath("configs", "default.yaml")
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover - spikeflow always importable
+        packaged = None
+    if isinstance(packaged, Path) and packaged.is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[3] / "configs" / "default.yaml"
+    if checkout.is_file():
+        return checkout
+    raise ConfigError("the built-in default config spikeflow/configs/default.yaml is missing from "
+                      f"the installed package ({Path(__file__).resolve().parents[1]}); reinstall "
+                      "spikeflow or pass a CONFIG file")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (),
