@@ -55,3 +55,44 @@ def test_channels_last_matches_contiguous_on_the_default_model():
     torch.testing.assert_close(y1, y0, rtol=1e-12, atol=1e-12)
     for a, b in zip(g0, g1):
         torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
+
+
+def test_default_config_ships_as_package_data(tmp_path):
+    """Issue 17 item 18: `default_config_path` looked only next to the source checkout and in the
+    current folder, so `spikeflow train` failed from an installed wheel. The file is package data
+    now: found by importlib.resources, inside a built wheel, and from that wheel's install."""
+    import importlib.resources
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    res = importlib.resources.files("spikeflow").joinpath("configs", "default.yaml")
+    assert res.is_file() and default_config_path() == Path(str(res))
+    repo = Path(__file__).resolve().parents[2]
+    assert (repo / "configs" / "default.yaml").read_bytes() == res.read_bytes()
+    # build a wheel from a copy of the package (no network, no build isolation) and use it
+    src = tmp_path / "src"
+    shutil.copytree(repo / "src" / "spikeflow", src / "src" / "spikeflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(repo / name, src / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-q", str(src), "-w", str(tmp_path / "dist")],
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("spikeflow-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        assert "spikeflow/configs/default.yaml" in zf.namelist()
+        zf.extractall(site)
+    code = ("import spikeflow, sys; from spikeflow.train.config import default_config_path, "
+            "load_config; p = default_config_path(); load_config(None); "
+            "print(spikeflow.__file__); print(p)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120, env={**__import__("os").environ,
+                                                      "PYTHONPATH": str(site)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    module, path = out.stdout.split()
+    assert module.startswith(str(site)) and path == str(site / "spikeflow" / "configs" / "default.yaml")
