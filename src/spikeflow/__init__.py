@@ -19,10 +19,16 @@ _SUBMODULES = (
     "registry", "functional", "surrogate", "neurons", "layers", "events", "data",
     "models", "metrics", "train", "report", "utils", "runtime", "export",
 )
-__all__ = ["__version__", *_SUBMODULES]
+#: functions re-exported at the top level (imported on first access)
+_FUNCTIONS = {"summary": "spikeflow.metrics.model_summary"}
+__all__ = ["__version__", *_SUBMODULES, *_FUNCTIONS]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _FUNCTIONS:
+        value = getattr(importlib.import_module(_FUNCTIONS[name]), name)
+        globals()[name] = value
+        return value
     if name in _SUBMODULES:
         module = importlib.import_module(f"spikeflow.{name}")
         globals()[name] = module

@@ -6,6 +6,7 @@
     >>> sf.metrics.firing_rates(rec), sf.metrics.nasfr(rec)     # doctest: +SKIP
     >>> sf.metrics.synops(model, x)                             # doctest: +SKIP
     {'ac': ..., 'mac': ...}
+    >>> print(sf.summary(model, x))       # per-layer table  # doctest: +SKIP
 
 Models are never edited: every measurement is a forward hook removed afterwards.
 """
@@ -25,6 +26,7 @@ from spikeflow.metrics.recurrent_ops import (
     conv_dense_macs, conv_rnn_macs_per_step, conv_taps, rnn_macs_per_step,
 )
 from spikeflow.metrics.fanout import conv_fanout_map, fanout_map, is_spike_tensor, spike_kind
+from spikeflow.metrics.model_summary import LayerRow, ModelSummary, summary
 from spikeflow.metrics.synops import SynOpCounter, count_synops, synops
 
 __all__ = [
@@ -37,4 +39,5 @@ __all__ = [
     "EnergyModel", "PRESETS", "energy_pj",
     "count_parameters", "memory_footprint", "measure_latency", "connection_sparsity",
     "evaluate_metrics", "write_metrics_json", "read_metrics_json", "neuron_taus",
+    "summary", "ModelSummary", "LayerRow",
 ]

@@ -25,6 +25,7 @@ from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_
 from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
                                          shutdown_distributed)
 from spikeflow.train.logging import TensorBoard, epoch_scalars, versions, write_metrics
+from spikeflow.train.model_info import summarize_model, write_model_summary
 from spikeflow.train.loop import NonFiniteLossError, Step, evaluate, train_one_epoch
 from spikeflow.train.losses import build_loss
 from spikeflow.train.optim import build_optimizer, build_scheduler, current_lr
@@ -188,6 +189,10 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     if start >= cfg.train.epochs:
         echo(f"run already complete ({start} epochs)")
         return RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
+    if info.is_main:  # one forward pass on one training sample; model_summary.json for reports
+        model_summary = summarize_model(cfg, model, data.train, device)
+        write_model_summary(run_dir, model_summary)
+        echo(model_summary.line())
     quiet = cfg.train.quiet or not info.is_main
     board = TensorBoard(run_dir, cfg.run.tensorboard and info.is_main, purge_step=start + 1)
     progress = Progress(cfg.train.epochs, start, len(train_loader), quiet)
