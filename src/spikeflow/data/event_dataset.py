@@ -35,7 +35,6 @@ from spikeflow.data.event_build import (
 )
 from spikeflow.data.frame_cache import (
     FrameCache,
-    atomic_savez,
     default_cache_root,
     file_identity,
     unpack_events,
@@ -94,7 +93,8 @@ class EventDataset(Dataset):
         if cache and frames is not None and transform is None:
             self.frame_cache = FrameCache(root, name, "frames", {
                 "sensor": list(self.sensor_size), "frames": frames.integration_key(),
-                "clips": clips or None, "clip_length_us": clip_length_us, "reader": reader_id})
+                "clips": clips or None, "clip_length_us": clip_length_us, "reader": reader_id},
+                shapes={"counts": self.frame_shape()})
         self.event_cache = None
         if cache and cache_events and self.frame_cache is None:
             self.event_cache = FrameCache(root, name, "events", {"reader": reader_id})
@@ -125,7 +125,8 @@ class EventDataset(Dataset):
         cache = self.cache
         if cache is None:
             return 0
-        cache.write_options()
+        if not cache.write_options():  # not writable: one warning, items computed on access
+            return 0
         todo = [(s, str(self._entry(i))) for i, s in enumerate(self.samples)
                 if not self._entry(i).exists()]
         kind = "frames" if cache is self.frame_cache else "events"
@@ -171,8 +172,7 @@ class EventDataset(Dataset):
         data = self.event_cache.load(path)
         if data is None:
             events = self._read(sample)
-            atomic_savez(path, **pack_for_cache(None, events))
-            self.event_cache.stats["built"] += 1
+            self.event_cache.save(path, pack_for_cache(None, events))
             return events
         return unpack_events(data)
 
@@ -181,8 +181,7 @@ class EventDataset(Dataset):
         data = self.frame_cache.load(path)
         if data is None:
             data = pack_for_cache(self.builder, self._read(self.samples[i]))
-            atomic_savez(path, **data)
-            self.frame_cache.stats["built"] += 1
+            self.frame_cache.save(path, data)
         return data["counts"], data["durations"]
 
     def frame_counts(self, i: int) -> np.ndarray | None:

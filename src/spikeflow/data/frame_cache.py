@@ -9,8 +9,14 @@ the options in clear text.
 Frames are stored as their exact integer counts in the smallest unsigned dtype (uint8 when the
 largest count is <= 255, else uint16/uint32) with ``np.savez_compressed``; the normalisation is
 applied on load, so one cache serves every normalisation. Entries are written to a temp file and
-renamed into place, so an interrupted run never leaves a broken entry; an unreadable entry is
-rebuilt.
+renamed into place, so an interrupted run never leaves a broken entry.
+
+Every entry carries a ``__header__`` member (JSON as uint8: the entry key = its file name, and
+per array the shape, dtype and a sha256 of the bytes). :meth:`FrameCache.load` reads entries with
+:func:`spikeflow.events.io.read_npz_arrays` (sizes bounded by the stored bytes, never unpickling)
+and verifies the header; an unreadable, damaged or valid-but-wrong entry (another sample's
+arrays, a shape other than the expected one) is deleted and rebuilt. When the cache folder
+cannot be written (read-only, full disk), frames are computed without caching, with one warning.
 
 The cache root is ``cache_dir`` if given, else ``$SPIKEFLOW_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/spikeflow`` (``~/.cache/spikeflow``).
@@ -20,16 +26,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
+import tempfile
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-from spikeflow.events.types import EVENT_DTYPE
+from spikeflow.events.io import read_npz_arrays
+from spikeflow.events.types import EVENT_DTYPE, EventFormatError
 from spikeflow.utils.atomic import atomic_open, atomic_write_text
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: entries carry a verified __header__
+HEADER_KEY = "__header__"
 
 
 def default_cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -54,11 +63,57 @@ def file_identity(path: str | os.PathLike) -> dict[str, Any]:
     return {"path": os.path.abspath(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
+def _digest(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:32]
+
+
+def entry_header(key: str, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The header stored with an entry: its key and the shape, dtype and checksum of each array."""
+    return {"format": "spikeflow-cache", "version": CACHE_VERSION, "key": key,
+            "arrays": {k: {"shape": list(np.shape(v)), "dtype": np.asarray(v).dtype.str,
+                           "sha256": _digest(np.asarray(v))} for k, v in sorted(arrays.items())}}
+
+
 def atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    """``np.savez_compressed`` atomically (:mod:`spikeflow.utils.atomic`; not fsync-ed: a torn
-    entry after a power loss fails :meth:`FrameCache.load` and is rebuilt)."""
+    """``np.savez_compressed`` of ``arrays`` plus their :func:`entry_header` (key = file stem),
+    atomically (:mod:`spikeflow.utils.atomic`; not fsync-ed: a torn entry after a power loss fails
+    :meth:`FrameCache.load` and is rebuilt)."""
+    path = Path(path)
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    header = json.dumps(entry_header(path.stem, arrays), sort_keys=True).encode()
     with atomic_open(path, "wb", fsync=False) as f:
-        np.savez_compressed(f, **arrays)
+        np.savez_compressed(f, **arrays, **{HEADER_KEY: np.frombuffer(header, np.uint8)})
+
+
+def verify_entry(path: Path, data: dict[str, np.ndarray],
+                 shapes: Mapping[str, tuple[int, ...]] | None = None) -> str | None:
+    """Why the arrays read from entry ``path`` are not a valid entry for it (None when valid):
+    header missing/unparsable, another key, other arrays, shape/dtype/checksum mismatch, or a
+    shape other than ``shapes[name]``."""
+    raw = data.pop(HEADER_KEY, None)
+    if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+        return "no header"
+    try:
+        header = json.loads(raw.tobytes().decode())
+        key, specs = header["key"], header["arrays"]
+        if header.get("format") != "spikeflow-cache" or not isinstance(specs, dict):
+            return "not a spikeflow cache header"
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        return f"unreadable header ({err})"
+    if key != path.stem:
+        return f"entry of another sample ({key})"
+    if set(specs) != set(data):
+        return f"arrays {sorted(data)} differ from the header's {sorted(specs)}"
+    for name, array in data.items():
+        spec = specs[name]
+        if not isinstance(spec, dict) or [spec.get("shape"), spec.get("dtype")] != [
+                list(array.shape), array.dtype.str]:
+            return f"{name!r}: shape/dtype {array.shape} {array.dtype} differ from the header"
+        if spec.get("sha256") != _digest(array):
+            return f"{name!r}: checksum mismatch"
+        if shapes and name in shapes and tuple(shapes[name]) != array.shape:
+            return f"{name!r}: shape {array.shape}, expected {tuple(shapes[name])}"
+    return None
 
 
 def pack_counts(counts: np.ndarray) -> np.ndarray:
@@ -96,38 +151,87 @@ def unpack_events(data: Any) -> np.ndarray:
 class FrameCache:
     """One folder of cache entries for one dataset and one set of options.
 
-    ``stats`` counts ``built`` (entries written by this process or its workers) and ``loaded``.
+    ``stats`` counts ``built`` (entries written by this process or its workers), ``loaded`` and
+    ``rebuilt`` (entries found damaged or wrong and deleted). ``shapes`` (array name -> shape),
+    when given, is checked on every load.
     """
 
-    def __init__(self, root: str | os.PathLike, dataset: str, kind: str, options: dict) -> None:
+    def __init__(self, root: str | os.PathLike, dataset: str, kind: str, options: dict,
+                 shapes: Mapping[str, tuple[int, ...]] | None = None) -> None:
         self.options = {"version": CACHE_VERSION, "kind": kind, **options}
         self.directory = Path(root) / dataset / f"{kind}-{stable_hash(self.options)}"
         self.stats = {"built": 0, "loaded": 0, "rebuilt": 0}
+        self.shapes = dict(shapes) if shapes else None
+        self._writable: bool | None = None
+
+    def writable(self) -> bool:
+        """Whether entries can be written (checked once by creating a temporary file in the
+        folder); when not, warns once and the caller computes without caching."""
+        if self._writable is None:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".probe-"):
+                    pass
+                self._writable = True
+            except OSError as err:
+                self._disable(err)
+        return bool(self._writable)
+
+    def _disable(self, err: BaseException) -> None:
+        self._writable = False
+        warnings.warn(f"frame cache {self.directory} is not writable ({err}); computing without "
+                      f"caching", RuntimeWarning, stacklevel=3)
+
+    def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
+        """Write an entry (:func:`atomic_savez`); False, after one warning, when the folder
+        cannot be written."""
+        if not self.writable():
+            return False
+        try:
+            atomic_savez(path, **arrays)
+        except OSError as err:  # read-only remount, full disk
+            self._disable(err)
+            return False
+        self.stats["built"] += 1
+        return True
 
     def entry(self, sample_id: dict) -> Path:
         """The entry path of a sample (``sample_id`` = source identity + selector)."""
         return self.directory / f"{stable_hash(sample_id, 24)}.npz"
 
-    def write_options(self) -> None:
-        """Record the options in clear text (once)."""
+    def write_options(self) -> bool:
+        """Record the options in clear text (once); False when the folder is not writable."""
+        if not self.writable():
+            return False
         path = self.directory / "options.json"
         if not path.exists():
-            atomic_write_text(path, json.dumps(self.options, indent=1, sort_keys=True, default=repr),
-                              fsync=False)
+            try:
+                atomic_write_text(path, json.dumps(self.options, indent=1, sort_keys=True,
+                                                   default=repr), fsync=False)
+            except OSError as err:
+                self._disable(err)
+                return False
+        return True
 
     def load(self, path: Path) -> dict[str, np.ndarray] | None:
-        """The arrays of an entry, or None when it is missing or unreadable (then deleted)."""
+        """The verified arrays of an entry, or None when it is missing, unreadable or wrong
+        (then deleted, counted in ``stats["rebuilt"]``)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
-                out = {k: data[k] for k in data.files}
+            data = read_npz_arrays(path)
+            problem = verify_entry(path, data, self.shapes)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
-            path.unlink(missing_ok=True)
+        except (EventFormatError, OSError, KeyError) as err:
+            problem = str(err)
+        if problem is not None:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # read-only folder: rebuilt in memory each time
+                pass
             self.stats["rebuilt"] += 1
             return None
         self.stats["loaded"] += 1
-        return out
+        return data
 
     def size_bytes(self) -> int:
         """Total size of the entries on disk."""

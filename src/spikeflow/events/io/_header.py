@@ -1,8 +1,19 @@
 """ASCII ``#`` header lines shared by the jAER AEDAT 2.0 and cAER AEDAT 3.1 formats.
 
 Both formats start with text lines beginning with ``#`` (CRLF in files written by jAER/cAER; LF is
-accepted too). AEDAT 3.1 ends the header with ``#!END-HEADER``; AEDAT 2.0 simply stops writing
-``#`` lines, so its binary data starts at the first line that does not begin with ``#``.
+accepted too). AEDAT 3.1 ends the header with ``#!END-HEADER``. AEDAT 2.0 (jAER) ends it with the
+line ``#End Of ASCII Header`` in newer files (spikeflow's writer always writes it); older files
+simply stop writing ``#`` lines. Binary data may itself start with the byte ``#`` (0x23, e.g. a
+DAVIS346 address with y = 140..143), so without the end line the AEDAT 2.0 header is:
+
+* the run of lines that start with ``#``, hold only text (printable ASCII, tab, bytes >= 0x80)
+  and end with ``\n`` (at most :data:`MAX_LINE_BYTES` each);
+* cut back to the last such line after which the rest of the file is a whole number of 8-byte
+  records, when the whole run leaves a partial record (a binary "line" swallowed by the run).
+
+Files with the end line are always split exactly. Without it, data starting with a ``#`` text
+"line" whose length is a multiple of 8 bytes is still taken for header (not decidable from
+the bytes alone).
 """
 from __future__ import annotations
 
@@ -12,6 +23,42 @@ from pathlib import Path
 from spikeflow.events.types import EventFormatError
 
 MAX_HEADER_BYTES = 1 << 20  # a header longer than 1 MiB is not an AEDAT header
+MAX_LINE_BYTES = 4096  # a longer '#' "line" is binary data, not an AEDAT 2.0 header line
+AEDAT2_END = b"#End Of ASCII Header"
+_TEXT = bytes(sorted(set(range(0x20, 0x7F)) | {0x09} | set(range(0x80, 0x100))))
+
+
+def _is_end_line(line: bytes) -> bool:
+    """``#End Of ASCII Header`` in any case / spacing (jAER and tools differ)."""
+    return line.startswith(b"#") and b" ".join(line[1:].split()).lower() == b"end of ascii header"
+
+
+def _is_text(line: bytes) -> bool:
+    return not line.translate(None, _TEXT)
+
+
+def split_aedat2_header(prefix: bytes, path: str | os.PathLike | Path, file_size: int,
+                        record_bytes: int = 8) -> tuple[list[str], int]:
+    """AEDAT 2.0 header lines and the byte offset of the data (rule in the module doc)."""
+    lines: list[str] = []
+    ends = [0]
+    pos = 0
+    while pos < len(prefix) and prefix[pos:pos + 1] == b"#":
+        eol = prefix.find(b"\n", pos, pos + MAX_LINE_BYTES)
+        if eol < 0:
+            break
+        line = prefix[pos:eol].rstrip(b"\r")
+        if not _is_text(line):
+            break
+        lines.append(line.decode("latin-1"))
+        pos = eol + 1
+        ends.append(pos)
+        if _is_end_line(line):
+            return lines, pos
+    for k in range(len(ends) - 1, -1, -1):
+        if (file_size - ends[k]) % record_bytes == 0:
+            return lines[:k], ends[k]
+    return lines, pos
 
 
 def read_prefix(path: str | os.PathLike, n: int = MAX_HEADER_BYTES) -> bytes:

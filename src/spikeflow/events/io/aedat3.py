@@ -11,6 +11,8 @@ with ``valid = data & 1``, ``p = (data >> 1) & 1``, ``y = (data >> 2) & 0x7FFF``
 ``x = (data >> 17) & 0x7FFF`` and the 64-bit time ``t = (eventTSOverflow << 31) | ts`` µs.
 The reader keeps only polarity packets and, inside them, only the first ``eventNumber`` slots
 whose valid bit is set (SpikingJelly ignores the valid bit; Tonic also ignores the packet type).
+Timestamps are 31-bit: a negative ``ts`` (sign bit set) is an error, and so is a step back of
+more than 1 s in file order (:mod:`spikeflow.events.io._checks`); smaller steps are sorted.
 
     >>> import os, tempfile
     >>> from spikeflow.events.types import make_events
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeflow.events.io._checks import finish_events
 from spikeflow.events.io._header import read_prefix, split_header
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
 from spikeflow.utils.atomic import atomic_write_bytes
@@ -84,14 +87,24 @@ def decode_aedat3(buf: np.ndarray, data_offset: int, path: object = "<bytes>") -
     data = raw["data"]
     keep = (data & 1).astype(bool)
     data = data[keep]
+    ts = raw["ts"][keep].astype(np.int64)
+
+    def offset_of(i: int) -> int:  # byte offset of kept event i (only computed for errors)
+        slot = int(np.flatnonzero(keep)[i])
+        k = int(np.searchsorted(np.cumsum(counts), slot, side="right"))
+        return packets[k][0] + 8 * (slot - int(counts[:k].sum()))
+
+    neg = np.flatnonzero(ts < 0)
+    if neg.size:
+        i = int(neg[0])
+        raise EventFormatError(path, offset_of(i), f"polarity event {i} has a negative timestamp "
+                               f"field ts = {int(ts[i])}; expected 0 <= ts < 2**31 µs")
     ev = np.empty(data.size, dtype=EVENT_DTYPE)
     ev["x"] = (data >> 17) & 0x7FFF
     ev["y"] = (data >> 2) & 0x7FFF
     ev["p"] = (data >> 1) & 1
-    ev["t"] = (overflow[keep] << _TS_BITS) | raw["ts"][keep].astype(np.int64)
-    if ev.size > 1 and np.any(np.diff(ev["t"]) < 0):
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-    return ev
+    ev["t"] = (overflow[keep] << _TS_BITS) | ts
+    return finish_events(ev, path, offset_of)
 
 
 def read_aedat3(path: str | os.PathLike) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Record layout (Orchard et al. 2015): byte 0 = x, byte 1 = y, bit 7 of byte 2 = polarity,
 bits 22..0 of bytes 2-4 (big-endian) = timestamp in µs. Records with ``y == 240`` are overflow
-markers, not events: each adds ``2**13`` µs to the timestamps of all later events.
+markers, not events: each adds ``2**13`` µs to the timestamps of all later events. Events are
+checked and sorted by the rule of :mod:`spikeflow.events.io._checks`.
 
     >>> import tempfile, os
     >>> from spikeflow.events.types import make_events
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spikeflow.events.io._checks import finish_events
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError
 from spikeflow.utils.atomic import atomic_write_bytes
 
@@ -46,9 +48,7 @@ def decode_nmnist(raw: np.ndarray, path: object = "<bytes>") -> np.ndarray:
     ev["y"] = rec[keep, 1]
     ev["t"] = ts[keep]
     ev["p"] = rec[keep, 2] >> 7
-    if ev.size > 1 and np.any(np.diff(ev["t"]) < 0):
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-    return ev
+    return finish_events(ev, path, lambda i: RECORD_BYTES * int(np.flatnonzero(keep)[i]))
 
 
 def read_nmnist(path: str | os.PathLike) -> np.ndarray:

@@ -3,6 +3,11 @@
 * ``.npy``: a structured array with fields ``x, y, t, p`` (any integer types), or a 2-D numeric
   array whose column order is given by ``columns`` (e.g. ``"txyp"`` for ASA's DVS128 Gait data).
 * ``.npz``: keys ``x, y, t, p`` (SpikingJelly's ``events_np`` files) or one key ``events``.
+
+Both are parsed here, not by ``np.load``: the declared shape of every array must match the bytes
+stored (for a deflated member, at most :data:`MAX_DEFLATE_RATIO` times its compressed size), so a
+forged header never allocates more than the file can hold; values are checked and timestamps
+validated/sorted by :mod:`spikeflow.events.io._checks`.
 * :func:`load_object_array` reads ``.npy`` files of dtype ``object`` (one event array per sample,
   as in ASA's ``train_data.npy``) WITHOUT running arbitrary pickle code: only numpy's array
   reconstruction is allowed.
@@ -17,13 +22,20 @@
 """
 from __future__ import annotations
 
+import io
+import math
 import os
 import pickle
+import struct
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
+from spikeflow.events.io._checks import events_from_columns
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError, as_events
 from spikeflow.utils.atomic import atomic_open
 
@@ -46,40 +58,142 @@ def from_columns(array: np.ndarray, columns: str, what: object = "array") -> np.
     return ev
 
 
-def _to_events(array: np.ndarray, path: object, columns: str | None) -> np.ndarray:
+# Errors numpy / zipfile / zlib raise on malformed bytes (numpy parses the .npy header with
+# tokenize + ast; zipfile raises NotImplementedError for unknown compression methods).
+_DECODE_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, SyntaxError,
+                  UnicodeDecodeError, OverflowError, RecursionError, NotImplementedError,
+                  struct.error, zlib.error, zipfile.BadZipFile, tokenize.TokenError)
+MAX_DEFLATE_RATIO = 1100
+"""A deflated member may expand at most this much (deflate's limit is about 1032:1)."""
+
+
+def _read_npy(fh: IO[bytes], available: int, path: object, what: str) -> np.ndarray:
+    """One ``.npy`` payload from ``fh``, checking the declared shape against ``available`` bytes
+    (so a forged shape never allocates more than the stored data) and refusing object dtypes."""
+    try:
+        version = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran, dtype = read_header(fh)
+    except _DECODE_ERRORS as err:
+        raise EventFormatError(path, 0, f"{what}: not a valid .npy header ({err})") from err
+    if dtype.hasobject:
+        raise EventFormatError(path, None, f"{what}: dtype {dtype} holds Python objects; event "
+                               f"files must be numeric (object arrays: load_object_array)")
+    count = math.prod(shape)
+    nbytes = count * dtype.itemsize
+    header_end = fh.tell()
+    if nbytes != available - header_end:
+        raise EventFormatError(path, header_end, f"{what}: header declares shape {shape} of "
+                               f"{dtype} ({nbytes} bytes) but {available - header_end} bytes "
+                               f"follow the header")
+    data = fh.read(nbytes)
+    if len(data) != nbytes or fh.read(1):
+        raise EventFormatError(path, header_end, f"{what}: expected {nbytes} data bytes, "
+                               f"read {len(data)}")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
+def _to_events(array: np.ndarray, path: object, columns: str | None, what: str = ""
+               ) -> np.ndarray:
     if array.dtype.names:
-        return as_events(array, path)
+        missing = [k for k in ("x", "y", "t", "p") if k not in array.dtype.names]
+        if missing or array.ndim != 1:
+            raise EventFormatError(path, None, f"{what}structured array of shape {array.shape} "
+                                   f"with fields {list(array.dtype.names)}; expected one "
+                                   f"dimension and fields x, y, t, p")
+        return events_from_columns({k: array[k] for k in "xytp"}, path, f"{what}field ")
     if columns is None:
         raise EventFormatError(path, None, f"a plain {array.dtype} array of shape {array.shape}: "
                                "pass columns='txyp' (or the file's order) to name its columns")
-    return from_columns(array, columns, path)
+    if array.ndim != 2 or array.shape[1] != len(columns) or sorted(columns) != sorted("xytp"):
+        raise EventFormatError(path, None, f"{what}expected a 2-D array with columns {columns!r} "
+                               f"(a permutation of 'xytp'), got shape {array.shape}")
+    return events_from_columns({k: array[:, columns.index(k)] for k in "xytp"}, path,
+                               f"{what}column ")
+
+
+def _read_member(zf: zipfile.ZipFile, name: str, size: int, path: Path) -> np.ndarray:
+    """One ``.npy`` member of an open archive (``size``: the archive's size in bytes)."""
+    what = f"member {name!r}"
+    try:
+        info = zf.getinfo(name)
+        limit = (info.compress_size if info.compress_type == zipfile.ZIP_STORED
+                 else MAX_DEFLATE_RATIO * info.compress_size + 1024)
+        if info.compress_size > size or info.file_size > limit:
+            raise EventFormatError(path, info.header_offset, f"{what} declares {info.file_size} "
+                                   f"bytes from {info.compress_size} stored bytes in a "
+                                   f"{size}-byte file")
+        with zf.open(info) as fh:
+            return _read_npy(fh, info.file_size, path, what)
+    except EventFormatError:
+        raise
+    except _DECODE_ERRORS as err:
+        raise EventFormatError(path, None, f"{what}: unreadable ({type(err).__name__}: "
+                               f"{err})") from err
+
+
+def read_npz_arrays(path: str | os.PathLike, keys: list[str] | None = None
+                    ) -> dict[str, np.ndarray]:
+    """The arrays of a ``.npz`` archive (all, or ``keys``), read with the checks of
+    :func:`read_numpy` (declared sizes bounded by the stored bytes, no pickles, CRC verified).
+
+    Raises :class:`EventFormatError` for any damage, ``KeyError`` naming a missing key.
+    """
+    path = Path(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise
+    except _DECODE_ERRORS as err:
+        raise EventFormatError(path, None, f"not a readable .npz archive ({err})") from err
+    with zf:
+        members = {name[:-4] if name.endswith(".npy") else name: name for name in zf.namelist()}
+        missing = [k for k in keys or () if k not in members]
+        if missing:
+            raise KeyError(f"{path}: missing key(s) {missing}; found {sorted(members)}")
+        size = path.stat().st_size
+        return {k: _read_member(zf, members[k], size, path) for k in keys or members}
+
+
+def _npz_keys(path: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except FileNotFoundError:
+        raise
+    except _DECODE_ERRORS as err:
+        raise EventFormatError(path, None, f"not a readable .npz archive ({err})") from err
+    return [name[:-4] if name.endswith(".npy") else name for name in names]
+
+
+def _read_npz(path: Path, columns: str | None) -> np.ndarray:
+    keys = set(_npz_keys(path))
+    if {"x", "y", "t", "p"} <= keys:
+        return events_from_columns(read_npz_arrays(path, ["x", "y", "t", "p"]), path, "key ")
+    if "events" in keys:
+        return _to_events(read_npz_arrays(path, ["events"])["events"], path, columns,
+                          "'events': ")
+    raise EventFormatError(path, None, f"expected keys x, y, t, p or 'events', found "
+                           f"{sorted(keys)}")
 
 
 def read_numpy(path: str | os.PathLike, columns: str | None = None) -> np.ndarray:
-    """Read events from ``.npy`` or ``.npz`` (no pickles); see the module doc for layouts."""
+    """Read events from ``.npy`` or ``.npz`` (no pickles); see the module doc for layouts.
+
+    Every value is checked (:func:`spikeflow.events.io._checks.events_from_columns`): any
+    malformed, truncated or corrupt file raises :class:`EventFormatError` naming the file.
+    """
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        raise EventFormatError(path, None, f"not a readable .npy/.npz event file ({err})") from err
-    if isinstance(data, np.lib.npyio.NpzFile):
-        with data:
-            keys = set(data.files)
-            if {"x", "y", "t", "p"} <= keys:
-                return as_events(_stack_fields(data), path)
-            if "events" in keys:
-                return _to_events(data["events"], path, columns)
-            raise EventFormatError(path, None, f"expected keys x, y, t, p or 'events', "
-                                   f"found {sorted(keys)}")
-    return _to_events(data, path, columns)
-
-
-def _stack_fields(npz) -> np.ndarray:
-    n = npz["t"].shape[0]
-    ev = np.empty(n, dtype=EVENT_DTYPE)
-    for k in ("x", "y", "t", "p"):
-        ev[k] = npz[k]
-    return ev
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+        if magic.startswith(b"PK"):
+            fh.close()
+            return _read_npz(path, columns)
+        fh.seek(0)
+        array = _read_npy(fh, os.fstat(fh.fileno()).st_size, path, ".npy file")
+    return _to_events(array, path, columns)
 
 
 def write_npz(path: str | os.PathLike, events: np.ndarray, compressed: bool = True) -> None:
@@ -105,8 +219,10 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 def load_object_array(path: str | os.PathLike) -> np.ndarray:
     """Load a ``.npy`` file that may hold ``dtype=object`` (e.g. one array per sample) safely.
 
-    Plain numeric files load normally; object files are unpickled with a restricted unpickler
-    that only rebuilds numpy arrays, dtypes and scalars (anything else raises EventFormatError).
+    Plain numeric files load like :func:`read_numpy` loads a ``.npy`` (declared shape checked
+    against the stored bytes); object files are unpickled with a restricted unpickler that only
+    rebuilds numpy arrays, dtypes and scalars. Anything else, and any malformed payload, raises
+    EventFormatError.
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -115,16 +231,19 @@ def load_object_array(path: str | os.PathLike) -> np.ndarray:
             read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                            else np.lib.format.read_array_header_2_0)
             shape, _, dtype = read_header(f)
-        except ValueError as err:
+        except _DECODE_ERRORS as err:
             raise EventFormatError(path, 0, f"not a .npy file ({err})") from err
         if not dtype.hasobject:
             f.seek(0)
-            return np.load(f, allow_pickle=False)
+            return _read_npy(f, os.fstat(f.fileno()).st_size, path, ".npy file")
         at = f.tell()
         try:
-            arr = _NumpyOnlyUnpickler(f).load()
-        except (pickle.UnpicklingError, EOFError, AttributeError, TypeError) as err:
-            raise EventFormatError(path, at, f"object array payload rejected: {err}") from err
+            # From memory: a forged length opcode then fails at the end of the data instead of
+            # asking the file for (and allocating) that many bytes.
+            arr = _NumpyOnlyUnpickler(io.BytesIO(f.read())).load()
+        except Exception as err:  # noqa: BLE001 - a corrupt pickle can raise almost anything
+            raise EventFormatError(path, at, f"object array payload rejected "
+                                   f"({type(err).__name__}: {err})") from err
     if not isinstance(arr, np.ndarray) or arr.shape != tuple(shape):
         raise EventFormatError(path, at, f"expected an object array of shape {tuple(shape)}")
     return arr
