@@ -32,6 +32,11 @@ SMALL: dict[str, tuple[dict, tuple, int]] = {
     "he2020_convgru_cnn": (dict(input_size=8, channels=(4, 8, 8), fc=16), (2, 8, 8), 11),
     "asa_arch_a": (dict(T=4, input_size=8, channels=(4, 8, 8), hidden=16, reduction=2), (2, 8, 8), 11),
     "asa_arch_b": (dict(T=4, input_size=32, channels=8, hidden=16), (2, 32, 32), 11),
+    # SEW-ResNets cut to 2 / 1 stages (export time grows with the number of spiking layers)
+    "sew_resnet18": (dict(T=4, blocks=(1, 1), widths=(4, 8), attention="asa", attention_stages=(2,),
+                          input_size=16), (2, 16, 16), 300),
+    "sew_resnet34": (dict(T=4, blocks=(1,), widths=(4,), stem="small", connect="IAND", input_size=8), (2, 8, 8),
+                     300),
 }
 T, B = 4, 2
 
