@@ -9,20 +9,24 @@ from typing import Any
 
 from spikeflow.events import io
 from spikeflow.events.frames import FrameSpec, Integrated, frames_from_spec, integrate, to_frames
+from spikeflow.events.interop import TONIC_DTYPE, from_tonic, to_tonic
 from spikeflow.events.types import (
     EVENT_DTYPE,
     EventFormatError,
     SensorSize,
     as_events,
     empty_events,
+    is_time_sorted,
     make_events,
+    sort_events,
 )
 
 _LAZY = ("transforms", "emulator")
 
 __all__ = ["EVENT_DTYPE", "EventFormatError", "SensorSize", "make_events", "as_events",
            "empty_events", "io", "to_frames", "FrameSpec", "Integrated", "integrate",
-           "frames_from_spec", *_LAZY]
+           "frames_from_spec", "sort_events", "is_time_sorted", "to_tonic", "from_tonic",
+           "TONIC_DTYPE", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ import numpy as np
 from spikeflow.events.functional.accumulate import ACCUMULATE, accumulate, out_shape
 from spikeflow.events.functional.bins import SPLITS, frame_slices
 from spikeflow.events.functional.normalize import NORMALIZATIONS, normalize_frames
-from spikeflow.events.types import SensorSize, as_events
+from spikeflow.events.types import SensorSize, as_events, sort_events
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,11 @@ class Integrated(NamedTuple):
 
 
 def integrate(events: np.ndarray, sensor_size: SensorSize, spec: FrameSpec) -> Integrated:
-    """Counts per frame before normalisation (exact small integers, float32)."""
-    events = as_events(events)
+    """Counts per frame before normalisation (exact small integers, float32).
+
+    Unsorted events are sorted by ``t`` first (stable, :func:`~spikeflow.events.sort_events`).
+    """
+    events = sort_events(as_events(events))
     sensor = SensorSize(*sensor_size)
     starts, ends, durations, origin = frame_slices(
         events["t"], spec.n_frames, spec.split_by, window_us=spec.window_us,
@@ -124,7 +127,10 @@ def to_frames(events: np.ndarray, sensor_size: SensorSize, n_frames: int,
               normalization: str | None = None, *, window_us: int | None = None,
               start_us: int | None = None, ds: int = 1, merge_polarity: bool = False
               ) -> np.ndarray:
-    """Integrate sorted events into float32 frames ``[T, P, H, W]``.
+    """Integrate events into float32 frames ``[T, P, H, W]``.
+
+    Events not sorted by ``t`` are sorted first (stable; equal timestamps keep their order), so
+    they give exactly the frames of the sorted stream.
 
     ``split_by="number"``/``"time"`` reproduce SpikingJelly's bin edges exactly; ``"window"``
     gives ``n_frames`` bins of ``window_us`` from ``start_us`` (default: first event); ``"iir"``

@@ -2,6 +2,8 @@
 
 Every transform is called as ``transform(events, rng)``; random ones REQUIRE an explicit
 ``numpy.random.Generator`` (no global random state) and none modifies itself or its input.
+Events not sorted by ``t`` are sorted first (stable: equal timestamps keep their order) and every
+transform returns sorted events, so an unsorted stream gives exactly what its sorted copy gives.
 A transform that changes the sensor geometry exposes ``out_sensor(sensor)``.
 
     >>> import numpy as np

@@ -1,7 +1,9 @@
 """The event array type, the sensor size and the error raised for malformed event files.
 
 Events are numpy structured arrays with fields ``x, y, t, p`` (tonic-compatible names), sorted by
-``t``; ``t`` is int64 microseconds, ``p`` is 0 (OFF) or 1 (ON).
+``t``; ``t`` is int64 microseconds, ``p`` is 0 (OFF) or 1 (ON). Functions that need the order sort
+unsorted input first (:func:`sort_events`, stable) or, at the index level
+(:func:`~spikeflow.events.functional.bins.frame_slices`), raise.
 
     >>> ev = make_events(x=[1, 2], y=[0, 3], t=[10, 20], p=[1, 0])
     >>> ev.dtype.names, int(ev["t"][-1])
@@ -57,6 +59,24 @@ def as_events(array: np.ndarray, what: object = "events") -> np.ndarray:
     return out
 
 
+def is_time_sorted(t: np.ndarray) -> bool:
+    """True when the timestamps ``t`` are non-decreasing."""
+    t = np.asarray(t)
+    return t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
+
+
+def sort_events(events: np.ndarray) -> np.ndarray:
+    """``events`` sorted by ``t``, stably (events with equal ``t`` keep their order).
+
+    Already sorted input is returned as is (no copy); otherwise a sorted copy (the input is never
+    modified). Every frame integration and event transform of spikeflow sorts its input with it,
+    so unsorted streams give the frames of the sorted stream, never silently wrong ones.
+    """
+    if is_time_sorted(events["t"]):
+        return events
+    return events[np.argsort(events["t"], kind="stable")]
+
+
 def make_events(x, y, t, p) -> np.ndarray:
     """Build an event array (sorted by ``t``, stable) from four equal-length sequences."""
     x, y, t, p = (np.asarray(a) for a in (x, y, t, p))
@@ -65,6 +85,4 @@ def make_events(x, y, t, p) -> np.ndarray:
         raise ValueError(f"x, y, t, p must have equal lengths, got {len(x)}, {len(y)}, {n}, {len(p)}")
     ev = np.empty(n, dtype=EVENT_DTYPE)
     ev["x"], ev["y"], ev["t"], ev["p"] = x, y, t, p
-    if n > 1 and np.any(np.diff(ev["t"]) < 0):
-        ev = ev[np.argsort(ev["t"], kind="stable")]
-    return ev
+    return sort_events(ev)

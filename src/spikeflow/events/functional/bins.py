@@ -34,10 +34,15 @@ def frame_slices(t: np.ndarray, n_frames: int, split_by: str = "number", *,
     """``(starts, ends, durations_us, origin_us)`` for ``n_frames`` frames over sorted ``t``.
 
     ``origin_us`` is the time the first frame starts at (the first event unless ``start_us``).
+    Raises ``ValueError`` when ``t`` is not sorted.
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
-    t = np.asarray(t)  # a strided field view is fine: only a few elements are read
+    t = np.asarray(t)  # a strided field view is fine
+    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        raise ValueError("frame_slices: timestamps t must be sorted (non-decreasing): frames are "
+                         "contiguous index ranges; sort the events first "
+                         "(spikeflow.events.sort_events; to_frames/integrate do it for you)")
     if t.dtype != np.int64:
         t = t.astype(np.int64)
     n, m = t.size, int(n_frames)

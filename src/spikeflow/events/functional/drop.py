@@ -1,6 +1,7 @@
 """EventDrop (Gu et al. 2021) as used by ASA-SNN: drop by time, by area, or at random.
 
-Inputs are never modified; every function takes an explicit ``numpy`` Generator. When a ratio
+Inputs are never modified; every function takes an explicit ``numpy`` Generator. Unsorted input
+is sorted by ``t`` first (stable); outputs keep the (sorted) order. When a ratio
 is None it is drawn from ASA's grids: time and random ratios ``k/10`` (k = 1..9), area ratios
 ``k/20`` (k = 1..19).
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spikeflow.events.types import SensorSize
+from spikeflow.events.types import SensorSize, sort_events
 
 
 def _ratio(ratio: float | None, rng: np.random.Generator, steps: int) -> float:
@@ -30,6 +31,7 @@ def drop_by_time(events: np.ndarray, rng: np.random.Generator, ratio: float | No
     a = rng.uniform(0.0, 1.0)
     if len(events) == 0:
         return events.copy()
+    events = sort_events(events)
     t0 = float(events["t"][0])
     span = float(events["t"][-1]) - t0
     rel = events["t"] - t0
@@ -45,6 +47,7 @@ def drop_by_area(events: np.ndarray, sensor: SensorSize, rng: np.random.Generato
     the wrong event columns and removes a cross instead of a box; this is the intended rule.)
     """
     r = _ratio(area_ratio, rng, 20)
+    events = sort_events(events)
     cx, cy = rng.uniform(0, sensor.width), rng.uniform(0, sensor.height)
     bw, bh = sensor.width * r, sensor.height * r
     x0, y0 = max(0.0, cx - bw / 2), max(0.0, cy - bh / 2)
@@ -58,6 +61,7 @@ def random_drop(events: np.ndarray, rng: np.random.Generator, ratio: float | Non
                 ) -> np.ndarray:
     """Drop ``floor(N * ratio)`` events chosen uniformly without replacement (order kept)."""
     r = _ratio(ratio, rng, 10)
+    events = sort_events(events)
     n = len(events)
     keep = np.sort(rng.choice(n, n - int(n * r), replace=False))
     return events[keep]
@@ -66,6 +70,7 @@ def random_drop(events: np.ndarray, rng: np.random.Generator, ratio: float | Non
 def event_drop(events: np.ndarray, sensor: SensorSize, rng: np.random.Generator) -> np.ndarray:
     """ASA's EventDrop: one of identity / by time / by area / random, chosen uniformly; if every
     event would be dropped the input is returned unchanged (as a copy)."""
+    events = sort_events(events)
     option = int(rng.integers(0, 4))
     if option == 0:
         return events.copy()

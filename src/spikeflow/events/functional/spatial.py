@@ -1,17 +1,18 @@
 """Pixel-space event functions: flips, crops, jitter, and a vectorised nearest-neighbour denoise.
 
-Inputs are never modified; random functions take an explicit ``numpy`` Generator.
+Inputs are never modified; random functions take an explicit ``numpy`` Generator. Unsorted input
+is sorted by ``t`` first (stable); outputs keep the (sorted) order.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from spikeflow.events.types import SensorSize
+from spikeflow.events.types import SensorSize, sort_events
 
 
 def flip_lr(events: np.ndarray, sensor: SensorSize) -> np.ndarray:
     """Mirror left/right: ``x -> width - 1 - x``."""
-    out = events.copy()
+    out = sort_events(events).copy()
     out["x"] = sensor.width - 1 - out["x"]
     return out
 
@@ -19,11 +20,12 @@ def flip_lr(events: np.ndarray, sensor: SensorSize) -> np.ndarray:
 def random_flip_lr(events: np.ndarray, sensor: SensorSize, p: float,
                    rng: np.random.Generator) -> np.ndarray:
     """:func:`flip_lr` with probability ``p``."""
-    return flip_lr(events, sensor) if rng.random() < p else events.copy()
+    return flip_lr(events, sensor) if rng.random() < p else sort_events(events).copy()
 
 
 def crop(events: np.ndarray, x0: int, y0: int, width: int, height: int) -> np.ndarray:
     """Events inside ``[x0, x0+width) x [y0, y0+height)``, shifted so the crop starts at 0."""
+    events = sort_events(events)
     x, y = events["x"], events["y"]
     keep = (x >= x0) & (x < x0 + width) & (y >= y0) & (y < y0 + height)
     out = events[keep]  # boolean indexing copies
@@ -49,6 +51,7 @@ def spatial_jitter(events: np.ndarray, sensor: SensorSize, sigma_x: float, sigma
 
     Events pushed off the sensor are dropped, or clamped to the border with ``clip_outliers``.
     """
+    events = sort_events(events)
     n = len(events)
     x = events["x"].astype(np.int64) + np.rint(rng.normal(0.0, sigma_x, n)).astype(np.int64)
     y = events["y"].astype(np.int64) + np.rint(rng.normal(0.0, sigma_y, n)).astype(np.int64)
@@ -74,6 +77,7 @@ def denoise(events: np.ndarray, sensor: SensorSize, filter_time_us: int) -> np.n
     n = len(events)
     if n == 0:
         return events.copy()
+    events = sort_events(events)
     x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
     t = events["t"]
     idx = np.arange(n, dtype=np.int64)

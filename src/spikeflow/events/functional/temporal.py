@@ -1,13 +1,17 @@
 """Time-axis event functions: windows, ASA's random consecutive slice and multi-clip test windows,
 time jitter. Inputs are never modified; random functions take an explicit ``numpy`` Generator.
+Unsorted input is sorted by ``t`` first (stable); outputs are sorted.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from spikeflow.events.types import sort_events
+
 
 def time_window(events: np.ndarray, start_us: int, end_us: int) -> np.ndarray:
-    """Events with ``start_us <= t < end_us`` (a copy; events sorted by ``t``)."""
+    """Events with ``start_us <= t < end_us`` (a sorted copy)."""
+    events = sort_events(events)
     t = events["t"]
     lo, hi = np.searchsorted(t, [start_us, end_us], side="left")
     return events[lo:hi].copy()
@@ -24,6 +28,7 @@ def random_consecutive_slice(events: np.ndarray, length_us: int, rng: np.random.
         raise ValueError(f"length_us must be >= 1, got {length_us}")
     if len(events) == 0:
         return events.copy()
+    events = sort_events(events)
     t0, t1 = int(events["t"][0]), int(events["t"][-1])
     start = t0 if t1 - t0 <= length_us else int(rng.integers(t0, t1 - length_us, endpoint=True))
     return time_window(events, start, start + length_us)
@@ -54,6 +59,7 @@ def multi_clip(events: np.ndarray, n_clips: int, length_us: int) -> list[np.ndar
     """Cut ``events`` into the ``n_clips`` test windows of :func:`clip_windows`."""
     if len(events) == 0:
         return [events.copy() for _ in range(n_clips)]
+    events = sort_events(events)
     windows = clip_windows(int(events["t"][0]), int(events["t"][-1]), n_clips, length_us)
     return [time_window(events, int(s), int(e)) for s, e in windows]
 
@@ -64,7 +70,7 @@ def time_jitter(events: np.ndarray, std_us: float, rng: np.random.Generator,
 
     With ``clip_negative`` timestamps below 0 become 0.
     """
-    out = events.copy()
+    out = sort_events(events).copy()
     t = out["t"] + np.rint(rng.normal(0.0, std_us, len(out))).astype(np.int64)
     out["t"] = np.maximum(t, 0) if clip_negative else t
     return out[np.argsort(out["t"], kind="stable")]
