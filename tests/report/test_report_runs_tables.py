@@ -2,7 +2,7 @@ import pytest
 
 from report_fixtures import make_run
 from spikeflow.report import RunFolderError, comparison_row, load_run, markdown_table
-from spikeflow.report.tables import format_value, si
+from spikeflow.report.tables import format_number, format_value
 
 
 def test_load_run_reads_every_file(tmp_path):
@@ -46,8 +46,8 @@ def test_comparison_row_values(tmp_path):
 
 
 def test_formatting():
-    assert [si(v) for v in (0, 3.75, 2950.4, 12345, 1234567, 2.5e9)] == \
-        ["0", "3.75", "2,950", "12.3k", "1.23M", "2.5G"]
+    assert [format_number(v) for v in (0, 3.75, 2950.4, 12345, 1234567, 2.5e9)] == \
+        ["0", "3.75", "2.95k", "12.3k", "1.23M", "2.50G"]
     assert format_value(0.91234, "percent") == "91.23"
     assert format_value(None, "si") == "–"
     assert markdown_table(["a|b", "c"], [[1, "x|y"]]) == "| a\\|b | c |\n|---|---|\n| 1 | x\\|y |\n"

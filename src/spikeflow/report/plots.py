@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from spikeflow.report.runs import Run
+from spikeflow.report.tables import format_number
 from spikeflow.utils.atomic import atomic_write_bytes
 
 DPI = 120
@@ -147,28 +148,46 @@ def firing_rate_bars(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
     return _save(fig, path)
 
 
-def rates_per_step(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
-    """Firing rate of every spiking layer at every time step (first run with per-step data)."""
+def rates_per_step_figure(runs: Sequence[Run]) -> Optional[Figure]:
+    """One panel per run with per-step data: the firing rate of every spiking layer at every
+    time step (shared y axis, one line per layer)."""
+    per_run = []
     for run in runs:
         rows = [r for r in (run.test or {}).get("layers") or []
                 if r.get("kind") == "spiking" and r.get("firing_rate_per_step")]
         if rows:
-            break
-    else:
+            per_run.append((run, rows))
+    if not per_run:
         return None
-    fig = _figure(6.4, 4)
-    ax = fig.subplots()
-    for row, color in zip(rows, _colors(len(rows))):
-        steps = row["firing_rate_per_step"]
-        ax.plot(range(1, len(steps) + 1), steps, color=color, marker="o" if len(steps) < 30 else None,
-                markersize=3, label=_short(row["name"]))
-    ax.set_xlabel("time step t")
-    _integer_x(ax)
-    ax.set_ylabel("firing rate")
-    ax.set_title(f"firing rate per time step ({_short(run.name, 40)})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", title="layer", title_fontsize="small", ncol=2 if len(rows) > 5 else 1)
-    return _save(fig, path)
+    cols = min(3, len(per_run))
+    nrows = math.ceil(len(per_run) / cols)
+    fig = _figure(6.4 if cols == 1 else 4.8 * cols + 0.6, 4 if nrows == 1 else 3.6 * nrows + 0.5)
+    grid = fig.add_gridspec(nrows, cols)
+    first = None
+    for i, (run, rows) in enumerate(per_run):
+        ax = fig.add_subplot(grid[i // cols, i % cols], sharey=first)
+        first = first or ax
+        for row, color in zip(rows, _colors(len(rows))):
+            steps = row["firing_rate_per_step"]
+            ax.plot(range(1, len(steps) + 1), steps, color=color,
+                    marker="o" if len(steps) < 30 else None, markersize=3, label=_short(row["name"]))
+        ax.set_xlabel("time step t")
+        _integer_x(ax)
+        ax.set_ylabel("firing rate")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", title="layer", title_fontsize="small",
+                  ncol=2 if len(rows) > 5 else 1)
+        if len(per_run) > 1:
+            ax.set_title(_short(run.name, 40), fontsize="medium")
+    fig.suptitle("firing rate per time step (test set)" if len(per_run) > 1
+                 else f"firing rate per time step ({_short(per_run[0][0].name, 40)}, test set)")
+    return fig
+
+
+def rates_per_step(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
+    """Write :func:`rates_per_step_figure` (every run with per-step data) to ``path``."""
+    fig = rates_per_step_figure(runs)
+    return None if fig is None else _save(fig, path)
 
 
 def tau_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
@@ -199,49 +218,79 @@ def tau_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
     return _save(fig, path)
 
 
-def spike_raster(spikes: Mapping[str, np.ndarray], path: str | Path, neurons: int = 16,
-                 title: str = "spike raster of one sample") -> Optional[Path]:
-    """Spike times of a few neurons per layer: ``spikes[layer]`` is ``[T, N]`` (one sample).
+def _title(title: str, details: Sequence[str]) -> str:
+    """``title (d1; d2)``: one parenthesis for all details (never ``title (a) (b)``)."""
+    details = [d for d in details if d]
+    return f"{title} ({'; '.join(details)})" if details else title
 
-    Per layer the first ``neurons`` neurons that spike at least once are shown (all silent: the
-    first ``neurons``), so the raster is deterministic.
-    """
+
+def raster_rows(s: np.ndarray, neurons: int = 16) -> tuple[np.ndarray, str]:
+    """The neurons shown for one layer ``[T, N]``: the first ``neurons`` that spike at least once
+    (all silent: the first ``neurons``), and which of the two it is."""
+    active = np.flatnonzero(s.any(axis=0))
+    if active.size:
+        return active[:neurons], "first active"
+    return np.arange(min(neurons, s.shape[1])), "all silent"
+
+
+def spike_raster_figure(spikes: Mapping[str, np.ndarray], neurons: int = 16,
+                        title: str = "spike raster of one sample",
+                        details: Sequence[str] = ()) -> Optional[Figure]:
+    """Raster of up to 4 layers, ``spikes[layer]`` ``[T, N]`` (one sample): one row per shown
+    neuron (row ``k`` = ``k``-th chosen neuron, labelled with its id), a vertical mark at every
+    step ``t`` (1-based) where it spikes; rows are 0.75 high, so neighbours never touch."""
     layers = [(name, np.asarray(s).reshape(np.asarray(s).shape[0], -1)) for name, s in spikes.items()]
     layers = [(n, s) for n, s in layers if s.size][:4]
     if not layers:
         return None
-    picks = []
-    for _, s in layers:
-        active = np.flatnonzero(s.any(axis=0))
-        picks.append((active[:neurons] if active.size else np.arange(min(neurons, s.shape[1])),
-                      "first active" if active.size else "all silent"))
-    heights = [0.9 + 0.09 * len(chosen) for chosen, _ in picks]
-    fig = _figure(7, 0.6 + sum(heights))
+    picks = [raster_rows(s, neurons) for _, s in layers]
+    heights = [0.45 + 0.14 * len(chosen) for chosen, _ in picks]
+    fig = _figure(7, 0.7 + sum(heights) + 0.35 * len(layers))
     axes = np.atleast_1d(fig.subplots(len(layers), 1, sharex=True, squeeze=False,
                                       gridspec_kw={"height_ratios": heights})).ravel()
+    T = max(s.shape[0] for _, s in layers)
+    width = 2.5 if T <= 50 else 1.2
     for ax, (name, s), (chosen, what) in zip(axes, layers, picks):
-        t, k = np.nonzero(s[:, chosen])
-        ax.scatter(t + 1, k, marker="|", s=40, linewidths=1.2, color="black")
-        ax.set_ylim(-0.7, len(chosen) - 0.3)
-        ax.set_xlim(0.5, s.shape[0] + 0.5)
+        ax.eventplot([np.flatnonzero(s[:, j]) + 1 for j in chosen], orientation="horizontal",
+                     lineoffsets=np.arange(len(chosen)), linelengths=0.75, linewidths=width,
+                     colors="black")
+        ax.set_ylim(-0.6, len(chosen) - 0.4)
+        ax.set_xlim(0.5, T + 0.5)
+        ax.set_yticks(np.arange(len(chosen)), [str(j) for j in chosen], fontsize="x-small")
         ax.set_ylabel("neuron id")
-        ticks = np.unique(np.linspace(0, len(chosen) - 1, min(len(chosen), 5)).round().astype(int))
-        ax.set_yticks(ticks, [str(chosen[i]) for i in ticks])
+        ax.grid(axis="x", alpha=0.25)
         ax.set_title(f"layer {_short(name, 30)}: {len(chosen)} of {s.shape[1]} neurons ({what}), "
-                     f"layer rate {s.mean():.3f}", fontsize="medium")
+                     f"layer rate {format_number(float(s.mean()))}", fontsize="medium")
     axes[-1].set_xlabel("time step t")
-    _integer_x(axes[-1])
-    fig.suptitle(title)
-    return _save(fig, path)
+    if T <= 20:
+        axes[-1].set_xticks(np.arange(1, T + 1))
+    else:
+        _integer_x(axes[-1])
+    fig.suptitle(_title(title, details))
+    return fig
 
 
-def event_frames(frames: np.ndarray, path: str | Path, max_frames: int = 16,
-                 title: str = "input frames of one sample") -> Optional[Path]:
-    """Grid of the input frames ``[T, C, H, W]`` of one sample.
+def spike_raster(spikes: Mapping[str, np.ndarray], path: str | Path, neurons: int = 16,
+                 title: str = "spike raster of one sample", details: Sequence[str] = ()
+                 ) -> Optional[Path]:
+    """Write :func:`spike_raster_figure` to ``path`` (``None`` when no layer has spikes data)."""
+    fig = spike_raster_figure(spikes, neurons, title, details)
+    return None if fig is None else _save(fig, path)
 
-    Two channels (ON/OFF polarities) are shown as ON - OFF on a diverging map, one channel in
-    grey, three as RGB; frames are evenly picked when ``T > max_frames``.
-    """
+
+def grid_shape(n: int, max_cols: int = 8) -> tuple[int, int]:
+    """``(rows, cols)`` for ``n`` panels: the fewest rows of at most ``max_cols``, filled evenly,
+    so fewer than ``rows`` cells stay empty (12 -> 2 x 6, 13 -> 2 x 7, 16 -> 2 x 8, 4 -> 1 x 4)."""
+    if n < 1:
+        raise ValueError(f"grid_shape needs n >= 1, got {n}")
+    rows = math.ceil(n / max_cols)
+    return rows, math.ceil(n / rows)
+
+
+def event_frames_figure(frames: np.ndarray, max_frames: int = 16,
+                        title: str = "input frames of one sample",
+                        details: Sequence[str] = ()) -> Optional[Figure]:
+    """Grid of the input frames ``[T, C, H, W]`` of one sample (see :func:`event_frames`)."""
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim == 3:
         frames = frames[:, None]
@@ -249,10 +298,10 @@ def event_frames(frames: np.ndarray, path: str | Path, max_frames: int = 16,
         return None
     T, C = frames.shape[:2]
     idx = np.unique(np.linspace(0, T - 1, min(T, max_frames)).round().astype(int))
-    cols = min(len(idx), 8)
-    rows = math.ceil(len(idx) / cols)
+    rows, cols = grid_shape(len(idx))
     fig = _figure(1.6 * cols + 1.2, 1.7 * rows + 0.6)
-    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    grid = fig.add_gridspec(rows, cols)
+    axes = [fig.add_subplot(grid[i // cols, i % cols]) for i in range(len(idx))]
     if C == 2:
         images = frames[idx, 0] - frames[idx, 1]
         vmax = float(np.abs(images).max()) or 1.0
@@ -273,19 +322,52 @@ def event_frames(frames: np.ndarray, path: str | Path, max_frames: int = 16,
         ax.set_title(f"t = {t + 1}", fontsize="small")
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes[len(idx):]:
-        ax.set_visible(False)
     if label is not None and mappable is not None:
-        fig.colorbar(mappable, ax=list(axes[:len(idx)]), shrink=0.8, label=label)
-    fig.suptitle(f"{title} ({len(idx)} of {T} steps, {C} channel{'s' if C > 1 else ''})")
-    return _save(fig, path)
+        bar = fig.colorbar(mappable, ax=axes, shrink=0.8, label=label)
+        if np.array_equal(images, np.round(images)):       # event counts: integer ticks
+            from matplotlib.ticker import MaxNLocator
+
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
+    steps = f"{len(idx)} of {T} steps, {C} channel{'s' if C > 1 else ''}"
+    fig.suptitle(_title(title, [*details, steps]))
+    return fig
 
 
-def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequence[str],
-               metrics: Sequence[tuple[str, str, bool]], path: str | Path) -> Optional[Path]:
+def event_frames(frames: np.ndarray, path: str | Path, max_frames: int = 16,
+                 title: str = "input frames of one sample", details: Sequence[str] = ()
+                 ) -> Optional[Path]:
+    """Grid of the input frames ``[T, C, H, W]`` of one sample, written to ``path``.
+
+    Two channels (ON/OFF polarities) are shown as ON - OFF on a diverging map, one channel in
+    grey, three as RGB; frames are evenly picked when ``T > max_frames``; the grid has no empty
+    row (:func:`grid_shape`); ``details`` go into the one parenthesis of the title.
+    """
+    fig = event_frames_figure(frames, max_frames, title, details)
+    return None if fig is None else _save(fig, path)
+
+
+LR_KEYS = ("lr", "learning_rate", "eta_min")
+
+
+def log_x(key: str, values: Sequence[Any]) -> bool:
+    """Whether a swept numeric axis is drawn on a log scale: all values positive and either the
+    key is a learning rate (last part ``lr``, ``learning_rate``, ``eta_min`` or ending in ``_lr``)
+    or the values span more than a decade."""
+    nums = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(nums) != len(values) or not nums or min(nums) <= 0:
+        return False
+    name = key.split(".")[-1].lower()
+    return name in LR_KEYS or name.endswith("_lr") or max(nums) / min(nums) > 10
+
+
+def sweep_figure(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequence[str],
+                 metrics: Sequence[tuple[str, str, bool]]) -> Optional[Figure]:
     """One panel per metric ``(key, label, log_y)``: value against ``x_key``, one line per group.
 
-    Rows lacking a metric are skipped; a categorical ``x_key`` is placed at evenly spaced ticks.
+    Rows lacking a metric are skipped; a categorical ``x_key`` is placed at evenly spaced ticks; a
+    numeric one is on a log scale when :func:`log_x` says so; with at most 8 distinct numeric
+    values the ticks sit at exactly those values, labelled as given (``0.0003``).
     """
     metrics = [m for m in metrics if any(r.get(m[0]) is not None for r in rows)]
     if not rows or not metrics:
@@ -293,6 +375,8 @@ def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequen
     xs_all = [r.get(x_key) for r in rows]
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_all)
     categories = [] if numeric else list(dict.fromkeys(str(v) for v in xs_all))
+    x_log = numeric and log_x(x_key, xs_all)
+    distinct = sorted(set(float(v) for v in xs_all)) if numeric else []
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         if len(group_keys) == 1:
@@ -320,12 +404,21 @@ def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequen
         if not numeric:
             ax.set_xticks(range(len(categories)), [_short(c, 12) for c in categories],
                           rotation=30 if len(categories) > 3 else 0)
+        else:
+            if x_log:
+                ax.set_xscale("log")
+            if len(distinct) <= 8:
+                from matplotlib.ticker import NullLocator
+
+                ax.set_xticks(distinct, [f"{v:.3g}" for v in distinct],    # the swept values
+                              rotation=30 if len(distinct) > 5 else 0)
+                ax.xaxis.set_minor_locator(NullLocator())
         values = [float(r[key]) for r in rows if r.get(key) is not None and float(r[key]) > 0]
         if log_y and values and max(values) / min(values) > 10:
             ax.set_yscale("log")
         else:
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4), useOffset=False)
-        ax.set_xlabel(x_key)
+        ax.set_xlabel(x_key + (" (log scale)" if x_log else ""))
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
@@ -339,10 +432,18 @@ def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequen
     for ax in axes[len(metrics):]:
         ax.set_visible(False)
     fig.suptitle(f"sweep over {x_key}")
-    return _save(fig, path)
+    return fig
+
+
+def sweep_plot(rows: Sequence[Mapping[str, Any]], x_key: str, group_keys: Sequence[str],
+               metrics: Sequence[tuple[str, str, bool]], path: str | Path) -> Optional[Path]:
+    """Write :func:`sweep_figure` to ``path`` (``None`` when there is nothing to draw)."""
+    fig = sweep_figure(rows, x_key, group_keys, metrics)
+    return None if fig is None else _save(fig, path)
 
 
 __all__ = [
-    "training_curves", "lr_curve", "firing_rate_bars", "rates_per_step", "tau_curves",
-    "spike_raster", "event_frames", "sweep_plot", "layer_rates",
+    "training_curves", "lr_curve", "firing_rate_bars", "rates_per_step", "rates_per_step_figure",
+    "tau_curves", "spike_raster", "spike_raster_figure", "raster_rows", "event_frames",
+    "event_frames_figure", "grid_shape", "sweep_plot", "sweep_figure", "log_x", "layer_rates",
 ]

@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional, Sequence
 import yaml
 
 from spikeflow.report.runs import TEST_METRICS, RunFolderError, load_run
-from spikeflow.report.tables import csv_text, markdown_table
+from spikeflow.report.tables import csv_text, format_number, markdown_table
 from spikeflow.utils.atomic import atomic_write_text
 
 __all__ = ["META_KEYS", "SCALES", "METRICS", "PaperMeta", "Experiment", "ReproduceResult", "configs_root",
@@ -242,25 +242,24 @@ def _run_one(exp: Experiment, run_dir: Path, runner: Runner, echo: Callable[[str
     return _row(exp, "ok", seconds, run)
 
 
-def _fmt(value: Any, key: str) -> str:
+def _fmt(value: Any, key: str, metric: str = "acc_A") -> str:
+    """A results cell: accuracies (already in percent) with two decimals like the papers, every
+    other number through :func:`spikeflow.report.tables.format_number` (3 significant figures)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if key in ("paper", "run", "delta"):
         v = float(value)
-        text = f"{v:.4g}" if abs(v) < 1 else f"{v:.2f}"
+        text = f"{v:.2f}" if metric in ("acc_A", "acc_B") else format_number(v)
         return ("+" + text) if key == "delta" and v > 0 else text
-    if key in ("nasfr", "paper_nasfr"):
-        return f"{float(value):.4f}"
-    if key == "params":
-        return f"{int(value):,}"
-    if key == "seconds":
-        return f"{float(value):.0f}"
+    if key in ("nasfr", "paper_nasfr", "params", "seconds"):
+        return format_number(value)
     return str(value)
 
 
 def render_markdown(rows: Sequence[dict[str, Any]], title: str = "", note: str = "") -> str:
     """The results table (Markdown) with an optional title and note."""
-    table = markdown_table([h for _, h in COLUMNS], [[_fmt(r.get(k), k) for k, _ in COLUMNS] for r in rows])
+    cells = [[_fmt(r.get(k), k, r.get("metric", "acc_A")) for k, _ in COLUMNS] for r in rows]
+    table = markdown_table([h for _, h in COLUMNS], cells)
     head = f"## {title}\n\n" if title else ""
     return head + (note.rstrip() + "\n\n" if note else "") + table
 
@@ -293,7 +292,8 @@ def reproduce(paper: str, runner: Runner, *, scale: str = "mini", out: str | Pat
         row = _run_one(exp, out / exp.name, runner, echo)
         rows.append(row)
         summary = "" if row["run"] is None else (
-            f": {exp.paper.metric} {_fmt(row['run'], 'run')} (paper {_fmt(row['paper'], 'paper')})")
+            f": {exp.paper.metric} {_fmt(row['run'], 'run', exp.paper.metric)} "
+            f"(paper {_fmt(row['paper'], 'paper', exp.paper.metric)})")
         echo(f"    {row['status']}{summary}")
     total = time.perf_counter() - started
     caveat = " (offline stand-ins, fewer epochs; NOT comparable to the paper numbers)" if scale == "mini" else ""

@@ -115,9 +115,9 @@ class SweepResult:
 
 RESULT_COLUMNS = [
     ("acc_A", "acc-A %", "percent"), ("acc_B", "acc-B %", "percent"), ("test_acc", "test acc %", "percent"),
-    ("nasfr", "NASFR", "rate"), ("ac", "ACs/sample", "si"), ("mac", "MACs/sample", "si"),
-    ("ops", "ops/sample", "si"), ("energy_uj", "energy µJ/sample", "float"), ("params", "params", "si"),
-    ("seconds", "time s", "float"), ("status", "status", "text"),
+    ("nasfr", "NASFR", "number"), ("ac", "ACs/sample", "number"), ("mac", "MACs/sample", "number"),
+    ("ops", "ops/sample", "number"), ("energy_uj", "energy µJ/sample", "number"),
+    ("params", "params", "number"), ("seconds", "time s", "number"), ("status", "status", "text"),
 ]
 
 

@@ -6,6 +6,8 @@ import io
 import math
 from typing import Any, Iterable, Optional, Sequence
 
+import numpy as np
+
 from spikeflow.report.runs import Run
 
 # (column key, header, formatter kind)
@@ -18,14 +20,14 @@ COMPARISON_COLUMNS: list[tuple[str, str, str]] = [
     ("acc_A", "acc-A %", "percent"),
     ("acc_B", "acc-B %", "percent"),
     ("test_acc", "test acc %", "percent"),
-    ("nasfr", "NASFR", "rate"),
-    ("ac", "ACs/sample", "si"),
-    ("mac", "MACs/sample", "si"),
-    ("energy_uj", "energy µJ/sample", "float"),
-    ("params", "params", "si"),
-    ("footprint_kib", "footprint KiB", "float"),
-    ("latency_ms", "latency ms/sample", "float"),
-    ("throughput", "samples/s", "float"),
+    ("nasfr", "NASFR", "number"),
+    ("ac", "ACs/sample", "number"),
+    ("mac", "MACs/sample", "number"),
+    ("energy_uj", "energy µJ/sample", "number"),
+    ("params", "params", "number"),
+    ("footprint_kib", "footprint KiB", "number"),
+    ("latency_ms", "latency ms/sample", "number"),
+    ("throughput", "samples/s", "number"),
 ]
 
 
@@ -64,8 +66,55 @@ def comparison_row(run: Run) -> dict[str, Any]:
     }
 
 
+SIG = 3
+_SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def format_number(value: Any, sig: int = SIG) -> str:
+    """The one number format of reports, sweeps and reproduction tables.
+
+    Integers below 10,000 are printed in full (``7808 -> '7,808'``, counts); every other number to
+    ``sig`` significant figures with trailing zeros kept, so the precision is visible
+    (``0.936 -> '0.936'``, ``0.9996 -> '1.00'``, ``0.05 -> '0.0500'``), with a k/M/G/T suffix from
+    1,000 on (``2950.4 -> '2.95k'``, ``79000.0 -> '79.0k'``, ``1234567 -> '1.23M'``); zero is
+    ``'0'``; ``None``, NaN and infinities are ``'–'``.
+    """
+    if value is None or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    if isinstance(value, (int, np.integer)) and abs(int(value)) < 10_000:
+        return f"{int(value):,}"
+    v = float(value)
+    if not math.isfinite(v):
+        return "–"
+    if v == 0:
+        return "0"
+    rounded = float(f"{v:.{sig}g}")          # round first: 999.96 -> 1000 -> '1.00k'
+    for factor, suffix in _SUFFIXES:
+        if abs(rounded) >= factor:
+            if abs(rounded) >= 1000 * _SUFFIXES[0][0]:
+                return f"{v:.{sig - 1}e}"
+            return _trim(f"{rounded / factor:#.{sig}g}") + suffix
+    return _trim(f"{v:#.{sig}g}")
+
+
+def _trim(text: str) -> str:
+    """``'100.' -> '100'`` (the alternate form keeps zeros but also a bare point)."""
+    return text[:-1] if text.endswith(".") else text
+
+
+def format_percent(fraction: Any) -> str:
+    """An accuracy fraction in percent with two decimals (``0.91234 -> '91.23'``), as the seed
+    papers print accuracies, so a run can be compared with a paper's value digit for digit."""
+    if fraction is None or isinstance(fraction, bool):
+        return "–"
+    v = float(fraction)
+    return f"{100 * v:.2f}" if math.isfinite(v) else "–"
+
+
 def format_value(value: Any, kind: str) -> str:
-    """Human-readable cell: ``percent`` (0.9312 -> 93.12), ``si`` (1.5e6 -> 1.50M), ``rate`` ..."""
+    """A table cell: ``text`` as is, ``int`` in full, ``percent`` (fraction -> percent, see
+    :func:`format_percent`), anything else (``number``; also ``rate``, ``si``, ``float``) through
+    :func:`format_number`."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if kind == "text":
@@ -73,24 +122,11 @@ def format_value(value: Any, kind: str) -> str:
     if kind == "int":
         return f"{int(value)}"
     if kind == "percent":
-        return f"{100 * float(value):.2f}"
-    if kind == "rate":
-        return f"{float(value):.4f}"
-    if kind == "si":
-        return si(float(value))
-    v = float(value)
-    return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return format_percent(value)
+    return format_number(value)
 
 
-def si(value: float) -> str:
-    """``1234567 -> '1.23M'``, ``12345 -> '12.3k'``, ``2950.4 -> '2,950'``, ``3.75 -> '3.75'``."""
-    a = abs(value)
-    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
-        if a >= factor:
-            return f"{value / (factor if suffix != 'k' else 1e3):.3g}{suffix}"
-    if a >= 100 or float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+si = format_number  # the former name of the SI-suffixed format; same helper
 
 
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -131,6 +167,7 @@ def csv_text(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
 
 
 __all__ = [
-    "COMPARISON_COLUMNS", "comparison_row", "comparison_table", "format_value", "si",
+    "COMPARISON_COLUMNS", "comparison_row", "comparison_table", "format_value", "format_number",
+    "format_percent",
     "markdown_table", "render_markdown", "csv_text", "drop_empty_columns",
 ]

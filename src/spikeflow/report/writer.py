@@ -10,8 +10,9 @@ from typing import Mapping, Optional, Sequence
 from spikeflow.report import plots
 from spikeflow.report.activity import SampleActivity
 from spikeflow.report.document import Document, Table
+from spikeflow.report.model_table import add_model_section
 from spikeflow.report.runs import Run
-from spikeflow.report.tables import comparison_table, csv_text, format_value, si
+from spikeflow.report.tables import comparison_table, csv_text, format_number, format_value
 from spikeflow.utils.atomic import atomic_write_text
 
 
@@ -56,10 +57,9 @@ def write_report(
     columns, rows = comparison_table(runs)
     doc.heading("Comparison")
     doc.blocks.append(_md_table(columns, rows))
-    doc.paragraph("acc-A: best test accuracy over epochs; acc-B: test accuracy at the best validation "
-                  "epoch; NASFR: neuron-average spike firing rate over all spiking layers; "
-                  "ACs/MACs: synaptic operations per sample over all time steps; energy: "
-                  "ACs x E_AC + MACs x E_MAC (45 nm, compute only).")
+    footnote = column_notes([key for key, _, _ in columns])
+    if footnote:
+        doc.paragraph(footnote)
     csv_path = atomic_write_text(out / "comparison.csv", csv_text([k for k, _, _ in columns], rows))
 
     doc.heading("Training")
@@ -89,6 +89,23 @@ def write_report(
     return ReportFiles(md_path, html_path, csv_path, doc.images())
 
 
+#: (columns that need it, explanation) for the footnote under the comparison table
+COLUMN_NOTES: list[tuple[tuple[str, ...], str]] = [
+    (("acc_A",), "acc-A: best test accuracy over epochs"),
+    (("acc_B",), "acc-B: test accuracy at the best validation epoch"),
+    (("nasfr",), "NASFR: neuron-average spike firing rate over all spiking layers"),
+    (("ac", "mac"), "ACs/MACs: synaptic operations per sample over all time steps"),
+    (("energy_uj",), "energy: ACs x E_AC + MACs x E_MAC (45 nm, compute only)"),
+]
+
+
+def column_notes(keys: Sequence[str]) -> str:
+    """The footnote explaining the columns in ``keys`` (only those: no acc-B note without acc-B)."""
+    present = set(keys)
+    notes = [text for needs, text in COLUMN_NOTES if present.intersection(needs)]
+    return "; ".join(notes) + "." if notes else ""
+
+
 def _md_table(columns, rows) -> Table:
     return Table([h for _, h, _ in columns],
                  [[format_value(r.get(k), kind) for k, _, kind in columns] for r in rows])
@@ -102,18 +119,21 @@ def _run_section(doc: Document, run: Run, index: int, fig_dir: Path,
              ("optimizer", run.get("optim.name")), ("lr", run.get("optim.lr")),
              ("seed", run.get("train.seed"))]
     doc.paragraph("; ".join(f"{k}: `{v}`" for k, v in facts if v is not None) or "no config")
+    add_model_section(doc, run.path)
     test = run.test or {}
     layers = test.get("layers") or []
     if layers:
         doc.heading("Layers (test set)", 3)
         doc.table(["layer", "kind", "neurons", "firing rate", "sparsity"],
-                  [[r["name"], r["kind"], r["neurons"], f"{r['firing_rate']:.4f}", f"{r['sparsity']:.4f}"]
+                  [[r["name"], r["kind"], r["neurons"], format_number(r["firing_rate"]),
+                    format_number(r["sparsity"])]
                    for r in layers])
     per_layer = (test.get("synops") or {}).get("per_layer") or {}
     if per_layer:
         doc.heading("Synaptic operations per sample", 3)
         doc.table(["connection", "kind", "ACs", "MACs", "dense"],
-                  [[name, v["kind"], si(v["ac"]), si(v["mac"]), si(v["dense"])]
+                  [[name, v["kind"], format_number(v["ac"]), format_number(v["mac"]),
+                    format_number(v["dense"])]
                    for name, v in per_layer.items()])
     if activity is not None:
         slug = f"{index:02d}_{_slug(run.name)}"
@@ -122,14 +142,15 @@ def _run_section(doc: Document, run: Run, index: int, fig_dir: Path,
             caption.append(f"label {activity.label}")
         if activity.prediction is not None:
             caption.append(f"predicted {activity.prediction}")
-        suffix = f" ({', '.join(caption)})" if caption else ""
+        details = [", ".join(caption)] if caption else []
+        short = plots._short(run.name, 32)
         doc.heading("One test sample", 3)
         if activity.frames is not None:
             doc.image(plots.event_frames(activity.frames, fig_dir / f"{slug}_input_frames.png",
-                                         title=f"input frames{suffix}"),
+                                         title=f"input frames, {short}", details=details),
                       "input frames of one test sample")
         doc.image(plots.spike_raster(activity.spikes, fig_dir / f"{slug}_raster.png",
-                                     title=f"spike raster{suffix}"),
+                                     title=f"spike raster, {short}", details=details),
                   "spike raster of a few neurons per layer")
 
 
