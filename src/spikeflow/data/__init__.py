@@ -1,7 +1,8 @@
 """Torch datasets registered by name: static images, event datasets, encoders, splits, cache.
 
 A dataset item is ``(input, label)``. ``create_dataset(name, root=None, split="train", **options)``
-reads the original published files from ``root``; nothing is downloaded.
+reads the original published files from ``root``; nothing is downloaded. :class:`DataLoader`
+batches sequence items ``[T, ...]`` time-first, ``[T, B, ...]`` (:mod:`spikeflow.data.loader`).
 """
 from __future__ import annotations
 
@@ -31,4 +32,17 @@ def list_datasets(pattern: str = "*") -> list[str]:
     return DATASETS.names(pattern)
 
 
-__all__ = ["DATASETS", "register_dataset", "create_dataset", "list_datasets"]
+#: time-first batching (:mod:`spikeflow.data.loader`), imported on first access (it imports torch)
+_LOADER = ("DataLoader", "TimeFirstCollate", "collate_time_first", "stack_targets",
+           "check_time_first")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOADER:
+        from spikeflow.data import loader  # noqa: PLC0415
+
+        return getattr(loader, name)
+    raise AttributeError(f"module 'spikeflow.data' has no attribute {name!r}")
+
+
+__all__ = ["DATASETS", "register_dataset", "create_dataset", "list_datasets", *_LOADER]

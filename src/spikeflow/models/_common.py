@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence
 
 from torch import Tensor, nn
 
-__all__ = ["ModelCard", "CARDS", "register_cards", "model_card", "check_input", "out_hw",
+__all__ = ["ModelCard", "CARDS", "register_cards", "model_card", "check_input", "check_steps", "out_hw",
            "LastStepReadout", "PAPERS"]
 
 PAPERS = {
@@ -85,6 +85,20 @@ def check_input(x: Any, name: str, tail: Sequence[Optional[int]]) -> None:
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         want = ", ".join("*" if t is None else str(t) for t in tail)
         raise ValueError(f"{name} expects input of shape [T, B, {want}], got {shape}")
+
+
+def check_steps(x: Tensor, T: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``x`` has exactly ``T`` steps in dim 0 (a model built for a fixed
+    ``T``); when dim 1 is ``T`` the message says time and batch look swapped."""
+    if x.shape[0] == T:
+        return
+    hint = ""
+    if x.dim() > 1 and x.shape[1] == T:
+        hint = (f"; dim 1 has {T}: time and batch look swapped (a batch-first [B, T, ...] input, e.g. "
+                "from torch.utils.data.DataLoader); batch with spikeflow.data.DataLoader or "
+                "x.transpose(0, 1)")
+    raise ValueError(f"{name} needs exactly {T} steps in dim 0 of [T, B, ...], got shape "
+                     f"{tuple(x.shape)}{hint}")
 
 
 def out_hw(size: int, kernel: int, stride: int = 1, padding: int = 0) -> int:

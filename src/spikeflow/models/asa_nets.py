@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from spikeflow.layers import ASA, SeqToBatch, TimeDropout, VotingLayer
 from spikeflow.models import register_model
-from spikeflow.models._common import ModelCard, check_input, out_hw, register_cards
+from spikeflow.models._common import ModelCard, check_input, check_steps, out_hw, register_cards
 from spikeflow.models._neurons import decay_lif
 from spikeflow.models.plif_net import make_neuron
 
@@ -111,9 +111,8 @@ class ASAArchA(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, type(self).__name__, (self.in_channels, *self.hw))
-        if self.attention == "asa" and x.shape[0] != self.T:
-            raise ValueError(f"{type(self).__name__}(T={self.T}, attention='asa') needs exactly {self.T} steps, "
-                             f"got {x.shape[0]}")
+        if self.attention == "asa":
+            check_steps(x, self.T, f"{type(self).__name__}(T={self.T}, attention='asa')")
         return self.layers(x)
 
 
@@ -162,9 +161,8 @@ class ASAArchB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, type(self).__name__, (self.in_channels, *self.hw))
-        if self.attention == "asa" and x.shape[0] != self.T:
-            raise ValueError(f"{type(self).__name__}(T={self.T}, attention='asa') needs exactly {self.T} steps, "
-                             f"got {x.shape[0]}")
+        if self.attention == "asa":
+            check_steps(x, self.T, f"{type(self).__name__}(T={self.T}, attention='asa')")
         return self.layers(x)
 
 

@@ -3,7 +3,9 @@
 Batches reach the model time-first ``[T, B, ...]``:
 
 * sequence items ``[T, ...]`` (``data.encoding: none``) are stacked along dim 1 by
-  :func:`collate_time_first` (one contiguous copy, no transpose);
+  :func:`spikeflow.data.collate_time_first` (one contiguous copy, no transpose); with ``data.T``
+  set, every batch must have ``data.T`` steps in dim 0 (:class:`BatchEncoder` raises otherwise,
+  naming a swapped ``[B, T, ...]`` layout);
 * static items ``[C, H, W]`` are stacked batch-first and encoded on the device by
   :class:`BatchEncoder` (``repeat`` is a view; ``poisson`` draws from a seeded generator).
 
@@ -26,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from spikeflow.data.loader import check_time_first, collate_time_first, stack_targets
 from spikeflow.train.config import Config
 from spikeflow.train.distributed import DistInfo, EpochSampler
 from spikeflow.train.seed import derive_seed, seed_worker
@@ -34,25 +37,12 @@ SPLIT_FILE = "split.json"
 EVAL_SEED = 977  # fixed seed of evaluation-time randomness (Poisson encoding)
 
 
-def _stack_targets(ys: Sequence[Any]) -> Tensor:
-    first = ys[0]
-    if isinstance(first, (Tensor, np.ndarray)) and np.ndim(first) > 0:
-        return torch.stack([torch.as_tensor(y) for y in ys], 0)
-    return torch.as_tensor([int(y) if not isinstance(y, float) else y for y in ys])
-
-
-def collate_time_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
-    """Items ``([T, ...], y)`` -> ``([T, B, ...], targets)``."""
-    xs, ys = zip(*batch)
-    return torch.stack([torch.as_tensor(x) for x in xs], 1), _stack_targets(ys)
-
-
 def collate_clips(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
     """Multi-clip items ``([K, T, ...], y)`` -> ``([T, B*K, ...], targets [B])``; the clips of a
     sample are adjacent in the batch (index ``b * K + k``)."""
     xs, ys = zip(*batch)
     x = torch.stack([torch.as_tensor(v) for v in xs], 0)      # [B, K, T, ...]
-    return x.movedim(2, 0).flatten(1, 2).contiguous(), _stack_targets(ys)
+    return x.movedim(2, 0).flatten(1, 2).contiguous(), stack_targets(ys)
 
 
 def dataset_clips(ds: Any) -> int:
@@ -64,7 +54,7 @@ def dataset_clips(ds: Any) -> int:
 def collate_batch_first(batch: Sequence[tuple[Any, Any]]) -> tuple[Tensor, Tensor]:
     """Items ``([C, H, W], y)`` -> ``([B, C, H, W], targets)`` (encoded to time later)."""
     xs, ys = zip(*batch)
-    return torch.stack([torch.as_tensor(x) for x in xs], 0), _stack_targets(ys)
+    return torch.stack([torch.as_tensor(x) for x in xs], 0), stack_targets(ys)
 
 
 class BatchEncoder:
@@ -100,11 +90,21 @@ class BatchEncoder:
         return self.generator is None
 
     def __call__(self, x: Tensor) -> Tensor:
+        if self.encoder is None and self.T is not None and x.shape[0] != self.T:
+            self._wrong_steps(x)
         x = x.to(self.device, non_blocking=True)
         if x.dtype == torch.uint8:
             x = x.float()
         x = self._encode(x)
         return steps_channels_last(x) if self.channels_last else x
+
+    def _wrong_steps(self, x: Tensor) -> None:
+        """Raise for a time-first batch whose dim 0 is not ``data.T`` (swapped or wrong T)."""
+        if x.dim() < 2 or x.shape[1] == self.T:
+            check_time_first(x, self.T, "a batch")     # says time and batch look swapped
+        raise ValueError(f"a batch has {x.shape[0]} steps in dim 0 (shape {tuple(x.shape)}) but "
+                         f"data.T={self.T}: the dataset's items have {x.shape[0]} steps; make "
+                         "data.T match the dataset (or the dataset option that sets its T)")
 
     def _encode(self, x: Tensor) -> Tensor:
         return x if self.encoder is None else self.encoder(x, self.generator)
