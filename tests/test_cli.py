@@ -73,7 +73,7 @@ def test_train_then_test(tmp_path, capsys):
     assert res["acc"] == max(r["test_acc"] for r in rows if r["epoch"] == res["epoch"])
     assert res["checkpoint"].endswith("checkpoint_best.pt") and res["samples"] == 16
     # re-running into the folder continues from its config (here: already complete)
-    assert main(["train", "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert main(["train", "--out", str(tmp_path / "run"), "--quiet", "--trust-imports"]) == 0
     assert "already complete" in capsys.readouterr().out
 
 

@@ -27,8 +27,21 @@ examples:
   spikeflow bench
 """
 
-#: errors shown as one line (exit code 2) instead of a traceback
-USER_ERRORS = (ValueError, FileNotFoundError, PermissionError, RuntimeError)
+#: errors shown as one line instead of a traceback (exit code 2 for ValueError/TypeError: bad
+#: config or arguments; 1 otherwise): OSError covers missing/unreadable files, read-only or full
+#: disks and paths of the wrong kind (FileNotFoundError, PermissionError, IsADirectoryError, ...)
+USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError)
+
+
+def format_user_error(err: BaseException) -> str:
+    """One-line text of a :data:`USER_ERRORS` error: OS errors as ``<reason>: <path>``, type
+    errors with their class name, everything else as its message."""
+    if isinstance(err, OSError) and err.strerror and type(err).__str__ is OSError.__str__:
+        paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+        return f"{err.strerror}: {paths}" if paths else err.strerror
+    if isinstance(err, TypeError):
+        return f"TypeError: {err}"
+    return str(err)
 
 
 def discover_commands() -> list[str]:
@@ -81,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except USER_ERRORS as err:
         if os.environ.get("SPIKEFLOW_DEBUG"):
             raise
-        print(f"spikeflow {args.command}: error: {err}\n(set SPIKEFLOW_DEBUG=1 for a traceback)",
-              file=sys.stderr)
-        return 2 if isinstance(err, ValueError) else 1
+        print(f"spikeflow {args.command}: error: {format_user_error(err)}\n"
+              "(set SPIKEFLOW_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2 if isinstance(err, (ValueError, TypeError)) else 1
     return int(code or 0)
 
 

@@ -60,8 +60,9 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert torch.load(killed / "checkpoint_last.pt", weights_only=True)["epoch"] == 1
     assert len(rows(killed)) == 1
-    done = subprocess.run(cli("--out", str(killed), "--resume"), env={**os.environ,
-                          "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cli("--out", str(killed), "--resume", "--trust-imports"),
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resuming" in done.stdout and "after epoch 1/3" in done.stdout
     a = torch.load(full / "checkpoint_last.pt", weights_only=True)

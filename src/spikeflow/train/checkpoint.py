@@ -2,7 +2,7 @@
 
 A checkpoint is a plain dict (nanoGPT-like, nothing executable)::
 
-    format       "spikeflow-checkpoint", version 1
+    format       "spikeflow-checkpoint", version 2 (1: the same without checksum; still read)
     model_name   config's model.name
     config       the resolved config (nested dict)
     model        model.state_dict() (of the unwrapped module)
@@ -11,9 +11,17 @@ A checkpoint is a plain dict (nanoGPT-like, nothing executable)::
     history      one metrics row (dict) per completed epoch
     rng          RNG states (tensors / lists, see spikeflow.train.seed)
     split        identity of the train/val split (sha256 of the index lists and sizes) or None
+    checksum     sha256 of everything above (:func:`state_checksum`), verified on every load
+
+The checksum walks the dict in a fixed order (keys sorted) and hashes each tensor's dtype, shape
+and raw bytes and each plain value's type and ``repr``, so any flipped byte of a weight, an
+optimizer moment or a history value is detected (``torch.load`` itself does not verify its
+zip records). Checkpoints made by hand need ``format``, ``version``, ``model`` and ``config``
+(and the rest, plus a checksum, to be resumed).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +31,14 @@ from torch import nn
 from spikeflow.utils.atomic import atomic_open
 
 FORMAT = "spikeflow-checkpoint"
-VERSION = 1
+VERSION = 2
+#: versions this spikeflow reads (1 has no checksum)
+READ_VERSIONS = (1, 2)
+#: entry types every checkpoint needs (``spikeflow test``, reports) ...
+REQUIRED = {"model": dict, "config": dict}
+#: ... and the entries a resume needs on top
+RESUME_REQUIRED = {"optimizer": dict, "scheduler": dict, "epoch": int, "history": list,
+                   "rng": dict}
 
 #: config keys that may change when a run is resumed (everything else must match)
 RESUMABLE_KEYS = (
@@ -39,9 +54,46 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, unreadable, or does not match the model/config."""
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
+def _feed(h: Any, obj: Any) -> None:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        if t.layout != torch.strided:
+            t = t.to_dense()
+        t = t.cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)};".encode())
+        for key in sorted(obj, key=lambda k: (type(k).__name__, repr(k))):
+            _feed(h, key)
+            _feed(h, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)};".encode())
+        for item in obj:
+            _feed(h, item)
+    elif isinstance(obj, bytes):
+        h.update(f"B{len(obj)};".encode())
+        h.update(obj)
+    elif isinstance(obj, str):
+        data = obj.encode("utf-8", "surrogatepass")
+        h.update(f"S{len(data)};".encode())
+        h.update(data)
+    else:  # None, bool, int, float (repr round-trips exactly), anything else by type and repr
+        h.update(f"{type(obj).__module__}.{type(obj).__qualname__}:{obj!r};".encode())
+
+
+def state_checksum(state: dict[str, Any]) -> str:
+    """sha256 (hex) of ``state`` without its ``checksum`` entry: tensors by dtype, shape and
+    bytes, containers in a fixed order (dict keys sorted), other values by type and ``repr``."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in state.items() if k != "checksum"})
+    return h.hexdigest()
+
+
+def atomic_save(obj: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` atomically and durably (:mod:`spikeflow.utils.atomic`: temp file, fsync,
-    ``os.replace``)."""
+    ``os.replace``), with ``checksum`` = :func:`state_checksum` of ``obj`` added."""
+    obj = {**obj, "checksum": state_checksum(obj)}
     with atomic_open(path, "wb") as fh:
         torch.save(obj, fh)
 
@@ -57,10 +109,35 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"cannot read checkpoint {path}: {type(err).__name__}: {err}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a spikeflow checkpoint (no format={FORMAT!r} entry)")
-    if ckpt.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported "
+    if ckpt.get("version") not in READ_VERSIONS:
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')!r} is not supported "
                               f"(this spikeflow writes version {VERSION})")
+    if "checksum" in ckpt or ckpt["version"] >= 2:
+        if not isinstance(ckpt.get("checksum"), str):
+            raise CheckpointError(f"{path}: version {ckpt['version']} checkpoint without a "
+                                  "checksum entry (corrupt, or made by hand without "
+                                  "spikeflow.train.checkpoint.atomic_save)")
+        if state_checksum(ckpt) != ckpt["checksum"]:
+            raise CheckpointError(f"{path}: checksum mismatch, the file is corrupt (its contents "
+                                  "changed after it was written); use another checkpoint")
+    _check_entries(ckpt, REQUIRED, path)
     return ckpt
+
+
+def _check_entries(ckpt: dict[str, Any], required: dict[str, type], path: Path) -> None:
+    bad = [f"{key} ({'missing' if key not in ckpt else type(ckpt[key]).__name__})"
+           for key, tp in required.items()
+           if not isinstance(ckpt.get(key), tp) or (tp is int and isinstance(ckpt[key], bool))]
+    if bad:
+        want = ", ".join(f"{k}: {t.__name__}" for k, t in required.items())
+        raise CheckpointError(f"{path}: checkpoint entries missing or of the wrong type: "
+                              f"{', '.join(bad)} (expected {want})")
+
+
+def check_resumable(ckpt: dict[str, Any], path: str | Path) -> None:
+    """Raise :class:`CheckpointError` unless ``ckpt`` holds what a resume needs
+    (:data:`RESUME_REQUIRED`: optimizer/scheduler states, epoch, history, RNG states)."""
+    _check_entries(ckpt, RESUME_REQUIRED, Path(path))
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -123,5 +200,6 @@ def load_model_state(model: nn.Module, state: dict[str, Any], path: str | Path,
     model.load_state_dict(state)
 
 
-__all__ = ["FORMAT", "VERSION", "RESUMABLE_KEYS", "CheckpointError", "atomic_save",
+__all__ = ["FORMAT", "VERSION", "READ_VERSIONS", "RESUMABLE_KEYS", "CheckpointError", "atomic_save",
+           "state_checksum", "check_resumable",
            "load_checkpoint", "check_compatible", "config_mismatches", "load_model_state", "flatten"]

@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from spikeflow.data.loader import check_time_first, collate_time_first, stack_targets
-from spikeflow.train.config import Config
+from spikeflow.train.config import Config, ConfigError
 from spikeflow.train.distributed import DistInfo, EpochSampler
 from spikeflow.train.seed import derive_seed, seed_worker
 
@@ -181,14 +181,48 @@ def make_holdout(full: Any, cfg: Config, run_dir: Path | None) -> tuple[Any, Any
     return SubsetDataset(full, split.train), SubsetDataset(full, split.val), ident
 
 
+def create_configured(cfg: Config, split: str, options: dict[str, Any],
+                      where: str = "data.options") -> Any:
+    """``create_dataset(data.name, root=data.root, split=split, **options)`` with the option
+    names checked against what the dataset accepts: the factory's keyword parameters when it
+    lists them all, else the factory's own "unknown option" ``TypeError``; both become a
+    :class:`ConfigError` naming ``where`` and the dataset."""
+    import inspect  # noqa: PLC0415
+
+    from spikeflow.data import DATASETS, create_dataset, list_datasets  # noqa: PLC0415
+
+    name = cfg.data.name
+    list_datasets()  # imports the dataset modules (registers the built-in datasets)
+    try:
+        factory = DATASETS.get(name)
+    except ValueError as err:
+        raise ConfigError(f"data.name: {err}") from None
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        params = {}
+    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed = [k for k, p in params.items() if k not in ("root", "split")
+                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(options) - set(allowed))
+        if unknown:
+            raise ConfigError(f"unknown {where} key {unknown[0]!r} for dataset {name!r}; "
+                              f"allowed: {', '.join(allowed) or 'none'}")
+    try:
+        return create_dataset(name, root=cfg.data.root, split=split, **options)
+    except TypeError as err:
+        text = str(err)
+        if "unexpected keyword argument" in text or "unknown option" in text:
+            raise ConfigError(f"{where} for dataset {name!r}: {text}") from None
+        raise
+
+
 def build_datasets(cfg: Config, run_dir: Path | None) -> Datasets:
     """Create train/test (and the hold-out val) datasets named by ``cfg.data``."""
-    from spikeflow.data import create_dataset  # noqa: PLC0415
-
     opts = dataset_options(cfg)
-    train = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.train_split, **opts)
-    test = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.test_split,
-                          **{**opts, **cfg.data.eval_options})
+    train = create_configured(cfg, cfg.data.train_split, opts)
+    test = create_configured(cfg, cfg.data.test_split, {**opts, **cfg.data.eval_options},
+                             "data.options/data.eval_options")
     if len(train) == 0 or len(test) == 0:
         raise ValueError(f"dataset {cfg.data.name}: empty split (train {len(train)}, "
                          f"test {len(test)})")
@@ -268,6 +302,7 @@ def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> No
 
 __all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "collate_clips",
            "dataset_clips", "BatchEncoder", "Datasets",
-           "dataset_options", "make_holdout", "build_datasets", "make_loader", "make_run_loader",
+           "dataset_options", "make_holdout", "build_datasets", "create_configured", "make_loader",
+           "make_run_loader",
            "set_loader_epoch",
            "per_rank_batch", "split_identity"]

@@ -1,10 +1,14 @@
-"""tqdm progress bars (epochs and batches, live loss/accuracy/samples per second) and epoch lines.
+"""Progress of a run: tqdm bars on a terminal, one plain line per epoch everywhere.
 
-Quiet mode (``train.quiet``, CI) shows nothing; bars go to stderr, the epoch lines to stdout.
+Bars (an epoch bar and a per-epoch batch bar with live loss/accuracy/samples per second) are
+drawn on stderr only when it is a terminal and ``train.quiet`` is off. The per-epoch line
+(:func:`format_row`) is always passed to ``echo`` (stdout by default), also with ``--quiet`` and
+when the output is piped to a file (then it is the only progress output: no escape codes).
 """
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, Callable, TextIO
 
 from tqdm.auto import tqdm
 
@@ -28,19 +32,29 @@ def format_row(row: dict[str, Any], epochs: int) -> str:
     return " | ".join(parts)
 
 
-class Progress:
-    """An epoch bar and a per-epoch batch bar; all methods are no-ops when ``quiet``."""
+def is_terminal(stream: TextIO | None = None) -> bool:
+    """Whether ``stream`` (default ``sys.stderr``, where the bars go) is an interactive terminal."""
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
 
-    def __init__(self, epochs: int, start: int, batches: int, quiet: bool) -> None:
-        self.quiet = quiet
+
+class Progress:
+    """Bars when ``bars`` (see the module docstring); every finished epoch's line to ``echo``."""
+
+    def __init__(self, epochs: int, start: int, batches: int, bars: bool,
+                 echo: Callable[[str], None] = print) -> None:
+        self.bars = bars
+        self.echo = echo
         self.batches = batches
-        self.epoch_bar = None if quiet else tqdm(
+        self.epoch_bar = None if not bars else tqdm(
             total=epochs, initial=start, desc="epochs", unit="ep", position=0, dynamic_ncols=True)
         self.batch_bar = None
-        self._n = 0
 
     def start_epoch(self, epoch: int) -> None:
-        if self.quiet:
+        if not self.bars:
             return
         self.batch_bar = tqdm(total=self.batches, desc=f"epoch {epoch + 1}", unit="batch",
                               leave=False, position=1, dynamic_ncols=True)
@@ -55,13 +69,18 @@ class Progress:
         self.batch_bar.update(int(info.get("batches", 1)))  # batches since the last host read
 
     def end_epoch(self, line: str) -> None:
-        if self.quiet:
-            return
         if self.batch_bar is not None:
             self.batch_bar.close()
             self.batch_bar = None
-        tqdm.write(line)
-        self.epoch_bar.update(1)
+        if self.epoch_bar is not None:
+            with tqdm.external_write_mode():
+                self.echo(line)
+            self.epoch_bar.update(1)
+        else:
+            self.echo(line)
+            flush = getattr(sys.stdout, "flush", None)
+            if flush is not None:
+                flush()
 
     def close(self) -> None:
         for bar in (self.batch_bar, self.epoch_bar):
@@ -70,4 +89,4 @@ class Progress:
         self.batch_bar = self.epoch_bar = None
 
 
-__all__ = ["Progress", "format_row"]
+__all__ = ["Progress", "format_row", "is_terminal"]

@@ -4,12 +4,21 @@ Per epoch: re-seed from ``(seed, epoch, rank)``, train (BPTT), step the schedule
 validation and test sets, append a metrics row, write ``checkpoint_last.pt`` (and
 ``checkpoint_best.pt`` at a new best) atomically, rewrite ``metrics.csv``/``metrics.jsonl`` and
 log TensorBoard scalars. A killed run resumed from its folder replays the interrupted epoch
-exactly, so it ends with the same metrics and weights as an uninterrupted run.
+exactly, so it ends with the same metrics and weights as an uninterrupted run; a resume first
+finishes what the epoch of its checkpoint may not have written after ``checkpoint_last.pt``
+(``checkpoint_best.pt``, the metric files, its TensorBoard scalars), and a complete run without
+``metrics_test.json`` writes it (docs/training.md, "Resume guarantees").
+
+``run`` restores what it changes in the process (torch's thread count, the deterministic-algorithms
+flags, cuDNN flags and ``$CUBLAS_WORKSPACE_CONFIG``) when it returns or raises.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -29,12 +38,12 @@ from spikeflow.train.model_info import summarize_model, write_model_summary
 from spikeflow.train.loop import NonFiniteLossError, Step, evaluate, train_one_epoch
 from spikeflow.train.losses import build_loss
 from spikeflow.train.optim import build_optimizer, build_scheduler, current_lr
-from spikeflow.train.progress import Progress, format_row
+from spikeflow.train.progress import Progress, format_row, is_terminal
 from spikeflow.train.seed import (derive_seed, get_rng_state, seed_everything, set_deterministic,
                                   set_rng_state)
-from spikeflow.train.setup import (BEST, LAST, build_model, count_params, format_seconds,
-                                   import_plugins, resolve_amp, resolve_device, resolve_run_dir,
-                                   summarize)
+from spikeflow.train.setup import (BEST, LAST, build_model, check_run_folder, count_params,
+                                   format_seconds, import_plugins, resolve_amp, resolve_device,
+                                   resolve_run_dir, summarize)
 from spikeflow.train.testing import write_test_metrics
 from spikeflow.utils.atomic import atomic_path, atomic_write_text
 
@@ -65,21 +74,51 @@ class RunResult:
 
 def run(cfg: Config, out: str | Path | None = None, resume: bool = False,
         echo: Callable[[str], None] = print) -> RunResult:
-    """Train ``cfg`` into a run folder (see :mod:`spikeflow.train.setup` for the folder rules)."""
-    import_plugins(cfg.run.imports)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    if cfg.train.deterministic:
-        set_deterministic(True)
-    device = resolve_device(cfg.train.device, env_dist_info().local_rank)
-    info = init_distributed(device)
+    """Train ``cfg`` into a run folder (see :mod:`spikeflow.train.setup` for the folder rules).
+
+    Torch's thread count (``train.threads``), the deterministic-algorithms and cuDNN flags and
+    ``$CUBLAS_WORKSPACE_CONFIG`` (``train.deterministic``) are restored on return."""
+    saved = _process_state()
     try:
-        result = _run(cfg, out, resume, device, info, echo if info.is_main else (lambda _: None))
-    except BaseException:
-        shutdown_distributed()
-        raise
-    shutdown_distributed(meet=True)
-    return result
+        import_plugins(cfg.run.imports)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        if cfg.train.deterministic:
+            set_deterministic(True)
+        device = resolve_device(cfg.train.device, env_dist_info().local_rank)
+        info = init_distributed(device)
+        try:
+            result = _run(cfg, out, resume, device, info,
+                          echo if info.is_main else (lambda _: None))
+        except BaseException:
+            shutdown_distributed()
+            raise
+        shutdown_distributed(meet=True)
+        return result
+    finally:
+        _restore_process_state(saved)
+
+
+def _process_state() -> dict[str, Any]:
+    """What :func:`run` may change in the process (restored by :func:`_restore_process_state`)."""
+    return {"threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled(),
+            "warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+            "cudnn_deterministic": torch.backends.cudnn.deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "cublas": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+
+
+def _restore_process_state(state: dict[str, Any]) -> None:
+    if torch.get_num_threads() != state["threads"]:
+        torch.set_num_threads(state["threads"])
+    torch.use_deterministic_algorithms(state["deterministic"], warn_only=state["warn_only"])
+    torch.backends.cudnn.deterministic = state["cudnn_deterministic"]
+    torch.backends.cudnn.benchmark = state["cudnn_benchmark"]
+    if state["cublas"] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = state["cublas"]
 
 
 def _shared_run_dir(cfg: Config, out: Any, resume: bool, info: DistInfo) -> Path:
@@ -96,8 +135,55 @@ def _existing_checkpoint(run_dir: Path, cfg: Config, resume: bool) -> dict[str, 
             raise ck.CheckpointError(f"--resume: there is no {LAST} in {run_dir} to resume from")
         return None
     ckpt = ck.load_checkpoint(path)
+    ck.check_resumable(ckpt, path)
     ck.check_compatible(ckpt, cfg.to_dict(), path)
     return ckpt
+
+
+def _restore_training_state(ckpt: dict[str, Any], path: Path, cfg: Config, model: nn.Module,
+                            opt: Any, sched: Any, scaler: Any) -> Any:
+    """Load the checkpoint's model/optimizer/schedule/scaler/RNG states; returns the schedule.
+
+    When ``train.epochs`` changed (``--resume --set train.epochs=N``) the schedule is rebuilt for
+    the new length and stepped over the finished epochs from its start: every later epoch gets
+    the learning rate a fresh N-epoch run has at that epoch (a ``T_max``/``T_0`` that defaults
+    to ``train.epochs`` follows the new length; explicit ones and other schedules are
+    unchanged)."""
+    ck.load_model_state(model, ckpt["model"], path)
+    try:
+        opt.load_state_dict(ckpt["optimizer"])
+        old_epochs = ckpt["config"].get("train", {}).get("epochs")
+        if old_epochs != cfg.train.epochs:
+            for group in opt.param_groups:
+                group["lr"] = group.get("initial_lr", cfg.optim.lr)
+            sched = build_scheduler(opt, cfg.schedule, cfg.train.epochs)
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()"
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(int(ckpt["epoch"])):
+                    sched.step()
+        else:
+            sched.load_state_dict(ckpt["scheduler"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as err:
+        raise ck.CheckpointError(f"{path}: the optimizer/schedule/RNG states do not fit this run "
+                                 f"({type(err).__name__}: {err})") from None
+    return sched
+
+
+def _finish_epoch_files(run_dir: Path, history: list[dict[str, Any]], board: Any,
+                        is_main: bool) -> None:
+    """Redo what the epoch of ``checkpoint_last.pt`` writes after it (a kill may have cut it
+    short): ``checkpoint_best.pt`` when that epoch was the best, the metric files, its
+    TensorBoard scalars. Idempotent."""
+    if not is_main or not history:
+        return
+    epoch = int(history[-1]["epoch"])
+    if summarize(history)["best_epoch"] == epoch:
+        _copy_atomic(run_dir / LAST, run_dir / BEST)
+    write_metrics(run_dir, history)
+    board.scalars(epoch_scalars(history[-1]), epoch)
 
 
 def _checkpoint(cfg: Config, model: nn.Module, opt: Any, sched: Any, scaler: Any, epoch: int,
@@ -129,11 +215,17 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
          echo: Callable[[str], None]) -> RunResult:
     started = time.perf_counter()
     run_dir = _shared_run_dir(cfg, out, resume, info)
+    if info.is_main:
+        check_run_folder(run_dir)
     ckpt = _existing_checkpoint(run_dir, cfg, resume)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         if ckpt is None:  # a fresh start: forget a split of an attempt that never checkpointed
             (run_dir / "split.json").unlink(missing_ok=True)
+        # first, so an interrupted start still leaves a folder recognised as a run folder
+        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+        atomic_write_text(run_dir / "versions.json",
+                          json.dumps(versions(cfg.train.seed), indent=2) + "\n")
     barrier()
     data = _build_data(cfg, run_dir, info)
     seed_everything(cfg.train.seed)
@@ -151,17 +243,8 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
         if ckpt.get("split") != data.split_id:
             raise ck.CheckpointError(f"{run_dir / LAST}: the train/val split changed "
                                      f"(checkpoint {ckpt.get('split')}, now {data.split_id})")
-        ck.load_model_state(model, ckpt["model"], run_dir / LAST)
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        if scaler is not None and ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
+        sched = _restore_training_state(ckpt, run_dir / LAST, cfg, model, opt, sched, scaler)
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
-    if info.is_main:
-        atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
-        atomic_write_text(run_dir / "versions.json",
-                          __import__("json").dumps(versions(cfg.train.seed), indent=2) + "\n")
     # evaluation runs the (DDP-wrapped) model eagerly; train.compile compiles the training
     # forward only (no recompiles for eval mode, the eval batch size or the firing-rate hooks)
     eval_net: nn.Module = model
@@ -186,18 +269,21 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
          f"{_precision(amp, graphs, cfg.train.compile)} | data {cfg.data.name}: "
          f"train {len(data.train)}, {'val ' + str(len(data.val)) + ', ' if data.val else ''}"
          f"test {len(data.test)}{_placement(train_loader, device)}")
-    if start >= cfg.train.epochs:
+    complete = start >= cfg.train.epochs
+    if complete:
         echo(f"run already complete ({start} epochs)")
-        return RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
-    if info.is_main:  # one forward pass on one training sample; model_summary.json for reports
+    if info.is_main and not complete:
+        # one forward pass on one training sample; model_summary.json for reports
         model_summary = summarize_model(cfg, model, data.train, device)
         write_model_summary(run_dir, model_summary)
         echo(model_summary.line())
-    quiet = cfg.train.quiet or not info.is_main
-    board = TensorBoard(run_dir, cfg.run.tensorboard and info.is_main, purge_step=start + 1)
-    progress = Progress(cfg.train.epochs, start, len(train_loader), quiet)
+    bars = not cfg.train.quiet and info.is_main and not complete and is_terminal()
+    # purge_step=start: the scalars of the checkpoint's epoch are rewritten by _finish_epoch_files
+    board = TensorBoard(run_dir, cfg.run.tensorboard and info.is_main, purge_step=start or None)
+    progress = Progress(cfg.train.epochs, start, len(train_loader), bars, echo)
     step.on_batch = progress.batch
     try:
+        _finish_epoch_files(run_dir, history, board, info.is_main)
         for epoch in range(start, cfg.train.epochs):
             seed_everything(derive_seed(cfg.train.seed, epoch, info.rank))
             set_loader_epoch(train_loader, epoch, cfg.train.seed, info.rank)
@@ -235,8 +321,14 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
         board.close()
     barrier()
     result = RunResult(run_dir, history, summarize(history), time.perf_counter() - started, start)
+    done = run_dir / "metrics_test.json"
+    if complete and done.is_file():  # written at the end of the run that completed it
+        result.metrics = json.loads(done.read_text(encoding="utf-8"))
+        return result
     best = run_dir / BEST if (run_dir / BEST).is_file() else run_dir / LAST
     ck.load_model_state(model, ck.load_checkpoint(best, device)["model"], best)
+    seed_everything(cfg.train.seed)  # the same RNG state whether or not the run was resumed
+    encoder.reseed(EVAL_SEED)
     result.metrics = write_test_metrics(model, eval_loaders["test"], step, run_dir, info.is_main)
     return result
 

@@ -6,7 +6,10 @@ Run folder rules (``runs/<name>/``):
   else ``<run.dir>/<data.name>-<model.name>-<YYYYmmdd-HHMMSS>``;
 * ``--resume`` without ``--out``/``run.name`` picks the newest ``<data>-<model>-*`` folder
   that holds a ``checkpoint_last.pt``;
-* a folder that already holds ``checkpoint_last.pt`` is continued (re-running into it resumes).
+* a folder that already holds ``checkpoint_last.pt`` is continued (re-running into it resumes);
+* an existing folder must be empty or a run folder (it holds ``checkpoint_last.pt``, or
+  ``config.yaml`` and ``versions.json``, which a run writes first): anything else is refused
+  rather than overwritten, as is a path that is a file.
 """
 from __future__ import annotations
 
@@ -121,6 +124,25 @@ def resolve_run_dir(cfg: Config, out: str | Path | None, resume: bool) -> Path:
     return path
 
 
+#: files that mark a folder as a run folder (a run writes config.yaml and versions.json first)
+RUN_MARKERS = ("config.yaml", "versions.json")
+
+
+def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` is a spikeflow run folder (see the module docstring)."""
+    return (path / LAST).is_file() or all((path / name).is_file() for name in RUN_MARKERS)
+
+
+def check_run_folder(path: Path) -> None:
+    """Refuse a run folder path that is a file or a non-empty folder that is not a run folder."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path}: this is a file, not a run folder; choose a folder path")
+    if path.is_dir() and not is_run_folder(path) and any(path.iterdir()):
+        raise ConfigError(f"--out {path}: the folder is not empty and is not a spikeflow run folder "
+                          f"(no {LAST}, {' or '.join(RUN_MARKERS)}); refusing to write into it "
+                          "(choose a new or empty folder)")
+
+
 def build_model(cfg: Config) -> nn.Module:
     """``create_model(model.name, **model.options)`` with errors naming the config keys."""
     from spikeflow.models import create_model  # noqa: PLC0415
@@ -177,5 +199,5 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["LAST", "BEST", "import_plugins", "resolve_device", "resolve_amp", "AMP_DTYPES", "resolve_run_dir", "latest_run",
+__all__ = ["LAST", "BEST", "is_run_folder", "check_run_folder", "import_plugins", "resolve_device", "resolve_amp", "AMP_DTYPES", "resolve_run_dir", "latest_run",
            "build_model", "count_params", "format_seconds", "summarize"]

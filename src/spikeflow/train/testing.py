@@ -15,8 +15,8 @@ from torch import nn
 
 from spikeflow.train import checkpoint as ck
 from spikeflow.train.config import Config, ConfigError, apply_overrides, config_from_dict
-from spikeflow.train.data import (EVAL_SEED, BatchEncoder, dataset_options, make_holdout,
-                                  make_run_loader)
+from spikeflow.train.data import (EVAL_SEED, BatchEncoder, create_configured, dataset_options,
+                                  make_holdout, make_run_loader)
 from spikeflow.train.distributed import DistInfo
 from spikeflow.train.loop import Step, evaluate
 from spikeflow.train.losses import build_loss
@@ -64,13 +64,11 @@ def resolve_checkpoint(target: str | Path) -> Path:
 
 
 def _dataset(cfg: Config, split: str, run_dir: Path) -> Any:
-    from spikeflow.data import create_dataset  # noqa: PLC0415
-
     opts = dataset_options(cfg)
     if split == "test":
-        return create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.test_split,
-                              **{**opts, **cfg.data.eval_options})
-    full = create_dataset(cfg.data.name, root=cfg.data.root, split=cfg.data.train_split, **opts)
+        return create_configured(cfg, cfg.data.test_split, {**opts, **cfg.data.eval_options},
+                                 "data.options/data.eval_options")
+    full = create_configured(cfg, cfg.data.train_split, opts)
     if not cfg.data.has_val:
         if split == "val":
             raise ConfigError("--split val: this run has no validation split (data.val_split=0)")
@@ -120,8 +118,49 @@ def evaluate_checkpoint(target: str | Path, split: str = "test", overrides: list
         name = "metrics_test.json" if split == "test" else f"metrics_{split}.json"
         encoder.reseed(EVAL_SEED)
         out["metrics"] = write_test_metrics(model, loader, step, path.parent, True, name)
+        out.update(headline_metrics(out["metrics"]))
+        for line in metrics_lines(out["metrics"]):
+            echo(line)
         echo(f"metrics written to {path.parent / name}")
     return out
 
 
-__all__ = ["write_test_metrics", "evaluate_checkpoint", "resolve_checkpoint", "SPLITS"]
+def headline_metrics(m: dict[str, Any]) -> dict[str, Any]:
+    """The keys ``spikeflow test`` reports (``--json`` too): ``nasfr``, ``firing_rates``
+    ({layer: rate}), ``synops`` ({``ac``, ``mac``} per sample over all T steps), ``energy_pj``
+    (per sample) and ``energy_model`` (pJ per AC / MAC)."""
+    ops = m.get("synops") or {}
+    return {"nasfr": m.get("nasfr"), "firing_rates": dict(m.get("firing_rates") or {}),
+            "synops": {"ac": ops.get("ac"), "mac": ops.get("mac")},
+            "energy_pj": m.get("energy_pj"), "energy_model": m.get("energy_model")}
+
+
+def _si(value: float | None, unit: str) -> str:
+    """``2649.6, "J"`` with pico base -> ``'2.65 nJ'`` (3 significant figures)."""
+    if value is None:
+        return "-"
+    prefixes = ("p", "n", "u", "m", "")
+    i = 0
+    while abs(value) >= 1000 and i < len(prefixes) - 1:
+        value, i = value / 1000, i + 1
+    return f"{value:.3g} {prefixes[i]}{unit}"
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def metrics_lines(m: dict[str, Any]) -> list[str]:
+    """Printable lines: NASFR and per-layer firing rates; ACs/MACs and energy per sample."""
+    h = headline_metrics(m)
+    nasfr = "-" if h["nasfr"] is None else f"{h['nasfr']:.4f}"
+    rates = ", ".join(f"{k} {v:.4f}" for k, v in h["firing_rates"].items()) or "no spiking layers"
+    model = h["energy_model"] or {}
+    return [f"NASFR {nasfr} | firing rates: {rates}",
+            f"synaptic operations per sample: ACs {_count(h['synops']['ac'])}, MACs "
+            f"{_count(h['synops']['mac'])} | energy {_si(h['energy_pj'], 'J')} per sample "
+            f"({model.get('e_ac_pj', '?')} pJ/AC, {model.get('e_mac_pj', '?')} pJ/MAC)"]
+
+
+__all__ = ["write_test_metrics", "evaluate_checkpoint", "resolve_checkpoint", "headline_metrics",
+           "metrics_lines", "SPLITS"]
