@@ -146,3 +146,41 @@ def test_bad_arguments() -> None:
         ASA(4, 4, faithful=True, combine="or")
     with pytest.raises(ValueError, match=r"\[4, B, 4, H, W\]"):
         ASA(4, 4)(torch.randn(3, 2, 4, 5, 5))
+
+
+@pytest.mark.parametrize("name,kwargs,shape", [
+    ("asa_arch_a", dict(T=4, input_size=8, channels=(4, 8, 8), hidden=16, reduction=2), (4, 3, 2, 8, 8)),
+    ("asa_arch_b", dict(T=4, input_size=32, channels=8, hidden=16, layers=2), (4, 3, 2, 32, 32)),
+])
+def test_paper_variant_of_the_asa_nets_runs_the_original_attention(name, kwargs, shape) -> None:
+    """``asa_variant="original"`` (every ASA paper config): each ASA layer of the net computes the
+    published Attn.py (batch-union top-k, XOR) on its actual input, and a backward pass through the
+    whole net leaves the TCA map (fc, alpha, beta) without gradient."""
+    from spikeflow.models import create_model
+
+    torch.manual_seed(5)
+    net = create_model(name, asa_variant="original", **kwargs).train()
+    layers = [m for m in net.modules() if isinstance(m, ASA)]
+    assert layers and all(m.faithful and m.map_grad == "none" for m in layers)
+    seen = []
+    for m in layers:
+        with torch.no_grad():
+            for p in (m.alpha, m.beta, *m.fc.parameters()):
+                p.normal_(std=0.5)
+        m.register_forward_hook(lambda mod, i, o: seen.append((mod, i[0].detach(), o.detach())))
+    x = torch.rand(shape)
+    out = net(x)
+    assert len(seen) == len(layers)
+    for mod, inp, got in seen:
+        assert torch.allclose(got, _original_asa(mod, inp), atol=1e-6)
+    out.square().sum().backward()
+    for m in layers:
+        assert m.alpha.grad is None and m.beta.grad is None
+        assert all(p.grad is None for p in m.fc.parameters())
+        assert m.conv_im.weight.grad is not None
+    # spikeflow's default variant: per-sample top-k, the TCA map trained (straight-through)
+    default = create_model(name, **kwargs).train()
+    assert all(not m.faithful and m.map_grad == "ste" for m in default.modules() if isinstance(m, ASA))
+    assert all(m.faithful for m in create_model(name, faithful=True, **kwargs).modules() if isinstance(m, ASA))
+    with pytest.raises(ValueError, match="asa_variant"):
+        create_model(name, asa_variant="union", **kwargs)

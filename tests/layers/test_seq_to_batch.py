@@ -95,3 +95,72 @@ def test_bad_arguments_raise():
         SeqToBatch(SumBatch())(torch.zeros(3, 2, 4))
     with pytest.raises(ValueError, match="one tensor"):
         SeqToBatch(nn.GRU(4, 3))(torch.zeros(3, 2, 4))
+
+
+# ---------------------------------------------------------------- bn_stats="per_step" (PLIF's per-step BN)
+def _bn_stack(C: int = 3):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(2, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+
+
+def _per_step_loop(conv: nn.Module, bn: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """The original PLIF forward: ``self.conv(x[t])`` (Conv + BN) once per step, in step order."""
+    return torch.stack([bn(conv(x[t])) for t in range(x.shape[0])])
+
+
+@pytest.mark.parametrize("T,B", [(4, 3), (1, 5), (6, 2)])
+def test_per_step_bn_equals_the_per_step_loop_in_training(T, B):
+    import copy
+
+    stack = _bn_stack()
+    ref = copy.deepcopy(stack)
+    layer = SeqToBatch(*stack, bn_stats="per_step").train()
+    ref.train()
+    x = torch.randn(T, B, 2, 5, 5) * 2 + 0.5
+    for _ in range(2):  # two batches: running statistics accumulate identically
+        y = layer(x)
+        want = _per_step_loop(ref[0], ref[1], x)
+        torch.testing.assert_close(y, want, rtol=0, atol=1e-6)
+    bn, bn_ref = layer.module[1], ref[1]
+    torch.testing.assert_close(bn.running_mean, bn_ref.running_mean, rtol=0, atol=1e-7)
+    torch.testing.assert_close(bn.running_var, bn_ref.running_var, rtol=0, atol=1e-7)
+    assert int(bn.num_batches_tracked) == int(bn_ref.num_batches_tracked) == 2 * T
+    # each step is normalised by its own statistics: per-step mean 0 and (biased) variance 1 per channel
+    mean = y.mean(dim=(1, 3, 4))
+    torch.testing.assert_close(mean, torch.zeros_like(mean), rtol=0, atol=1e-5)
+    # gradients equal the loop's too
+    g = torch.randn_like(y)
+    (layer(x) * g).sum().backward()
+    (_per_step_loop(ref[0], ref[1], x) * g).sum().backward()
+    torch.testing.assert_close(layer.module[0].weight.grad, ref[0].weight.grad, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(layer.module[1].weight.grad, ref[1].weight.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_all_steps_bn_pools_t_times_b_and_differs_from_per_step():
+    stack = _bn_stack()
+    x = torch.randn(4, 3, 2, 5, 5)
+    x[0] += 3.0  # steps with different statistics
+    pooled = SeqToBatch(*stack).train()(x)
+    folded = stack[1](stack[0](x.flatten(0, 1)))  # one BN call over T*B samples
+    assert torch.equal(pooled, folded.unflatten(0, (4, 3)))
+    assert not torch.allclose(SeqToBatch(*stack, bn_stats="per_step").train()(x), pooled, atol=1e-3)
+
+
+def test_per_step_bn_in_eval_equals_all_steps_and_nested_sequentials():
+    stack = _bn_stack()
+    with torch.no_grad():
+        stack[1].running_mean.uniform_(-1, 1)
+        stack[1].running_var.uniform_(0.5, 2)
+    x = torch.randn(3, 2, 2, 4, 4)
+    per_step = SeqToBatch(nn.Sequential(stack), bn_stats="per_step").eval()  # nested Sequential
+    assert torch.equal(per_step(x), SeqToBatch(stack).eval()(x))
+    # without running statistics BN uses batch statistics in eval too: still per step
+    free = nn.Sequential(nn.Identity(), nn.BatchNorm2d(2, track_running_stats=False)).eval()
+    y = SeqToBatch(free, bn_stats="per_step")(x)
+    torch.testing.assert_close(y, torch.stack([free(x[t]) for t in range(3)]), rtol=0, atol=1e-6)
+
+
+def test_bad_bn_stats_raises():
+    with pytest.raises(ValueError, match="bn_stats"):
+        SeqToBatch(nn.BatchNorm2d(2), bn_stats="per_sample")
+    assert "per_step" in repr(SeqToBatch(nn.BatchNorm2d(2), bn_stats="per_step"))

@@ -1,8 +1,10 @@
-"""TimeDropout: one scaled mask per sample/feature shared by all steps; identity in eval."""
+"""TimeDropout: one scaled mask per sample/feature shared by all steps; identity in eval.
+StepDropout: F.dropout at every step (He2020), optionally active in eval."""
 import pytest
 import torch
+import torch.nn.functional as F
 
-from spikeflow.layers import TimeDropout, time_dropout, time_dropout_mask
+from spikeflow.layers import StepDropout, TimeDropout, step_dropout_mask, time_dropout, time_dropout_mask
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -63,3 +65,43 @@ def test_bad_p_raises(p):
 def test_bad_input_raises():
     with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
         TimeDropout(0.5).train()(torch.ones(4))
+
+
+# ------------------------------------------------------------------------------ StepDropout (F.dropout per step)
+def test_step_dropout_draws_a_new_scaled_mask_per_step_and_element():
+    p = 0.5
+    layer = StepDropout(p)
+    layer.record_mask = True
+    x = torch.ones(40, 8, 50)
+    y = layer(x)
+    assert set(y.unique().tolist()) <= {0.0, 2.0}
+    assert torch.equal(y, layer.last_mask)
+    assert not torch.equal(y[0], y[1])                      # a new mask every step
+    assert abs((y == 0).float().mean().item() - p) < 0.02   # 16000 draws
+    # the same distribution as F.dropout: the same generator state gives the same mask
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    assert torch.equal(step_dropout_mask(x, p, g1), torch.empty_like(x).bernoulli_(1 - p, generator=g2) / (1 - p))
+    torch.manual_seed(3)
+    a = F.dropout(x, p)
+    torch.manual_seed(3)
+    assert torch.equal(a, x * step_dropout_mask(x, p))
+
+
+def test_step_dropout_eval_active_like_the_authors_f_dropout():
+    x = torch.ones(5, 4, 6)
+    layer = StepDropout(0.5).eval()                        # eval_active=True (default): still drops
+    assert not torch.equal(layer(x), x)
+    assert StepDropout(0.5, eval_active=False).eval()(x) is x
+    assert StepDropout(0.0)(x) is x
+    layer.generator = torch.Generator().manual_seed(1)
+    first = layer(x)
+    layer.generator = torch.Generator().manual_seed(1)
+    assert torch.equal(layer(x), first)                    # seeded masks are reproducible
+    xg = torch.ones(5, 4, 6, requires_grad=True)
+    out = StepDropout(0.5)(xg)
+    out.sum().backward()
+    assert torch.equal(xg.grad, out.detach())
+    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+        layer(torch.ones(3))
+    with pytest.raises(ValueError, match="p must be"):
+        StepDropout(1.5)

@@ -119,7 +119,10 @@ def test_iir_cnn_mnist_parameter_count() -> None:
 
 
 def test_he2020_mlp_and_asa_parameter_counts() -> None:
-    assert n_params(create_model("he2020_snn_mlp")) == 2049 * 512 + 513 * 512 + 513 * 11
+    # snn_gesture.py: fc1 2048 -> 512, fc2 512 -> 11 (seeds_spec R4.3; issue 15: 1,054,731)
+    assert n_params(create_model("he2020_snn_mlp")) == 2049 * 512 + 513 * 11 == 1_054_731
+    assert n_params(create_model("he2020_snn_mlp", hidden=(512, 512))) == 2049 * 512 + 513 * 512 + 513 * 11 \
+        == 1_317_387
     lstm = create_model("he2020_lstm_mlp")
     assert n_params(lstm) == 4 * (2048 * 512 + 512 * 512 + 2 * 512) + 4 * (2 * 512 * 512 + 2 * 512) + 513 * 11
     base = (2 * 64 * 9 + 64) + (64 * 128 * 9 + 128) + (128 * 128 * 9 + 128) + 2 * (64 + 128 + 128) \

@@ -1,7 +1,8 @@
 """spikeflow.layers: time-aware blocks for time-first ``[T, B, ...]`` sequences.
 
 * :class:`SeqToBatch` folds ``T`` into the batch for stateless layers (Conv, BN, pooling, Linear).
-* :class:`TimeDropout` one dropout mask over all steps; :class:`VotingLayer` class-group averaging.
+* :class:`TimeDropout` one dropout mask over all steps; :class:`StepDropout` a new mask per step
+  (He2020's ``F.dropout``, optionally active in evaluation); :class:`VotingLayer` class-group averaging.
 * Synapse filters of snn-iir with explicit state: :class:`DualExpSynapse`, :class:`LowPassSynapse`,
   :class:`DualExpReadout` (fused numba kernels on CPU), on the :class:`StatefulFilter` base.
 * Recurrent baselines :class:`RNN`, :class:`LSTM`, :class:`GRU`, :class:`ConvRNN`, :class:`ConvLSTM`,
@@ -13,7 +14,9 @@ from spikeflow.layers.attention import ASA
 from spikeflow.layers.conv_recurrent import (
     ConvGRU, ConvGRUCell, ConvLSTM, ConvLSTMCell, ConvRNN, ConvRNNCell,
 )
-from spikeflow.layers.dropout import TimeDropout, time_dropout, time_dropout_mask
+from spikeflow.layers.dropout import (
+    StepDropout, TimeDropout, step_dropout_mask, time_dropout, time_dropout_mask,
+)
 from spikeflow.layers.recurrent import (
     GRU, LSTM, RNN, HiddenState, LSTMState, RecurrentBaseline, RecurrentSpec,
 )
@@ -25,7 +28,7 @@ from spikeflow.layers.voting import VotingLayer
 
 __all__ = [
     "SeqToBatch", "fold_time", "unfold_time",
-    "TimeDropout", "time_dropout", "time_dropout_mask",
+    "TimeDropout", "time_dropout", "time_dropout_mask", "StepDropout", "step_dropout_mask",
     "VotingLayer",
     "StatefulFilter", "DualExpSynapse", "LowPassSynapse", "DualExpReadout",
     "RecurrentBaseline", "RecurrentSpec", "HiddenState", "LSTMState",

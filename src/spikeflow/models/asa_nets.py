@@ -22,6 +22,13 @@ Arch D (Gait-night) is arch A with ``channels=(32, 32, 32)`` and ``p = 0.5``.
 PLIF: tau0 2, V_th 1, hard reset to 0 not detached, ATan(2). ASA(T, C) there uses ``lam=0.5``,
 ``reduction=1`` (the script's ``-reduction`` flag is not applied in arch B).
 
+ASA variant (``asa_variant``): ``"original"`` is the published ``Attn.py`` (``faithful=True`` of
+:class:`~spikeflow.layers.ASA`: the important mask is the UNION of the batch's top-k channels / steps,
+XOR-combined, and the TCA map ``fc``, ``alpha``, ``beta`` gets no gradient, so it stays at its
+initial values); every ASA paper config (``configs/asa/*_asa.yaml``) uses it. ``"per_sample"``
+(spikeflow's default) selects each sample's own top-k and trains the TCA map through a
+straight-through gradient. ``faithful=True`` is the same as ``asa_variant="original"``.
+
 ``T`` is fixed at construction (ASA's time-mixing ``fc``); the input must have exactly ``T`` steps
 when ``attention="asa"``. Both return ``[T, B, K]``; the loss is MSE of the mean over ``T`` vs one-hot.
 """
@@ -37,15 +44,23 @@ from spikeflow.models._common import ModelCard, check_input, check_steps, out_hw
 from spikeflow.models._neurons import decay_lif
 from spikeflow.models.plif_net import make_neuron
 
-__all__ = ["ASAArchA", "ASAArchB", "ATTENTIONS"]
+__all__ = ["ASAArchA", "ASAArchB", "ATTENTIONS", "ASA_VARIANTS"]
 
 ATTENTIONS = ("asa", "none")
+ASA_VARIANTS = ("per_sample", "original")
 Size = Union[int, Sequence[int]]
 
 
 def _hw(size: Size) -> tuple[int, int]:
     h, w = (size, size) if isinstance(size, int) else tuple(size)
     return int(h), int(w)
+
+
+def _faithful(asa_variant: str, faithful: bool) -> bool:
+    """Whether the ASA layers run the original rule (``asa_variant="original"`` or ``faithful=True``)."""
+    if asa_variant not in ASA_VARIANTS:
+        raise ValueError(f"asa_variant must be one of {ASA_VARIANTS}, got {asa_variant!r}")
+    return bool(faithful) or asa_variant == "original"
 
 
 def _attention(kind: str, T: int, C: int, lam: float, reduction: int, faithful: bool) -> nn.Module:
@@ -73,6 +88,7 @@ class ASAArchA(nn.Module):
         hidden: FC width (256).
         dropout: five probabilities (conv1..3, fc1, fc2) or one for all.
         attention: ``"asa"`` or ``"none"``; lam, reduction, faithful: :class:`~spikeflow.layers.ASA`.
+        asa_variant: ``"original"`` (published ``Attn.py``) or ``"per_sample"`` (spikeflow's default).
         decay, v_threshold, surrogate_width: DecayLIF parameters (0.3, 0.3, 0.5).
     """
 
@@ -80,8 +96,9 @@ class ASAArchA(nn.Module):
                  channels: Sequence[int] = (64, 128, 128), pools: Sequence[int] = (1, 2, 2), hidden: int = 256,
                  dropout: Union[float, Sequence[float]] = (0.0, 0.0, 0.1, 0.1, 0.1), attention: str = "asa",
                  lam: float = 0.5, reduction: int = 4, faithful: bool = False, decay: float = 0.3,
-                 v_threshold: float = 0.3, surrogate_width: float = 0.5) -> None:
+                 v_threshold: float = 0.3, surrogate_width: float = 0.5, asa_variant: str = "per_sample") -> None:
         super().__init__()
+        faithful = _faithful(asa_variant, faithful)
         if len(channels) != len(pools):
             raise ValueError(f"channels {channels!r} and pools {pools!r} must have the same length")
         ps = [float(dropout)] * (len(channels) + 2) if isinstance(dropout, (int, float)) else list(dropout)
@@ -126,14 +143,17 @@ class ASAArchB(nn.Module):
         channels: conv width (128); layers: conv layers (5).
         hidden: FC width (512); dropout: head dropout (0.0 as published).
         attention, lam, reduction, faithful: ASA options (``reduction=1`` as published).
+        asa_variant: ``"original"`` (published ``Attn.py``) or ``"per_sample"`` (spikeflow's default).
         neuron: ``"plif"`` (published) or ``"lif"``; init_tau: 2; detach_reset: False (published).
     """
 
     def __init__(self, T: int = 20, in_channels: int = 2, input_size: Size = 128, num_classes: int = 11,
                  channels: int = 128, layers: int = 5, hidden: int = 512, dropout: float = 0.0,
                  attention: str = "asa", lam: float = 0.5, reduction: int = 1, faithful: bool = False,
-                 neuron: str = "plif", init_tau: float = 2.0, detach_reset: bool = False, voting: int = 10) -> None:
+                 neuron: str = "plif", init_tau: float = 2.0, detach_reset: bool = False, voting: int = 10,
+                 asa_variant: str = "per_sample") -> None:
         super().__init__()
+        faithful = _faithful(asa_variant, faithful)
         self.T, self.in_channels, self.attention = T, in_channels, attention
         self.hw = _hw(input_size)
         h, w = self.hw
@@ -182,8 +202,11 @@ _SRC = "seeds_spec R3.9 (ASA-SNN README results; NASFR from firing_num.py)"
 register_cards({
     "asa_arch_a": ModelCard("asa", "dvs_gesture", (2, 32, 32), 11, 60,
                             {"acc": 95.2, "nasfr": 0.038, "acc_no_attention": 91.3, "nasfr_no_attention": 0.176},
-                            _SRC, "multi-clip test (10 clips, majority); RCS training crops"),
+                            _SRC, "multi-clip test (10 clips, majority); RCS training crops; paper's ASA = "
+                            "asa_variant='original' (batch-union top-k, untrained TCA map, set by the "
+                            "configs), spikeflow's default = 'per_sample'"),
     "asa_arch_b": ModelCard("asa", "dvs_gesture", (2, 128, 128), 11, 20,
                             {"acc": 97.7, "nasfr": 0.018, "acc_no_attention": 95.5, "nasfr_no_attention": 0.023},
-                            _SRC, "SpikingJelly frames (split by number), 1 clip"),
+                            _SRC, "SpikingJelly frames (split by number), 1 clip; paper's ASA = "
+                            "asa_variant='original' (set by the configs), spikeflow's default = 'per_sample'"),
 })

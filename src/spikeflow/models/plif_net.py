@@ -14,6 +14,13 @@ loss is ``MSE(mean_t out[t], one_hot)`` (``train.loss: mse_rate``).
 
 Stateless layers run once per sequence on ``[T*B, ...]`` (:class:`~spikeflow.layers.SeqToBatch`).
 
+BatchNorm statistics (``bn_stats``): the original calls ``self.conv(x[t])`` once per step, so in
+training each BatchNorm normalises with the statistics of the ``B`` samples of one step and updates
+its running statistics ``T`` times per batch: ``bn_stats="per_step"``, used by every PLIF paper
+config. ``"all_steps"`` (spikeflow's default, one call on all ``T*B`` samples: faster, smoother
+statistics) changes the firing rates (e.g. 0.037 vs 0.022 in one layer for the same weights and
+input). Evaluation with running statistics is the same for both.
+
 ===================  ===============  ================  ====================================
 registered name      input            channels x layers  head
 ===================  ===============  ================  ====================================
@@ -32,9 +39,10 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from spikeflow.layers import SeqToBatch, TimeDropout, VotingLayer
+from spikeflow.layers.seq_to_batch import BN_STATS
 from spikeflow.models import register_model
 
-__all__ = ["PLIFNet", "plif_nmnist", "plif_cifar10dvs", "plif_dvs_gesture"]
+__all__ = ["PLIFNet", "plif_nmnist", "plif_cifar10dvs", "plif_dvs_gesture", "BN_STATS"]
 
 NEURONS = ("plif", "lif")
 POOLS = ("max", "avg")
@@ -66,6 +74,8 @@ class PLIFNet(nn.Module):
         pool: ``"max"`` or ``"avg"``; detach_reset: no gradient through the reset spike.
         dropout: probability of both head dropouts (mask fixed over time).
         alpha: ATan surrogate sharpness; voting: output neurons per class.
+        bn_stats: ``"per_step"`` (the original's per-step BatchNorm statistics) or ``"all_steps"``
+            (statistics over ``T*B``; spikeflow's default).
 
     Shape: ``[T, B, in_channels, input_size, input_size] -> [T, B, num_classes]``.
     """
@@ -73,8 +83,10 @@ class PLIFNet(nn.Module):
     def __init__(self, in_channels: int = 2, input_size: int = 34, channels: int = 128,
                  number_layer: int = 2, num_classes: int = 10, neuron: str = "plif",
                  init_tau: float = 2.0, pool: str = "max", detach_reset: bool = True,
-                 dropout: float = 0.5, alpha: float = 2.0, voting: int = 10) -> None:
+                 dropout: float = 0.5, alpha: float = 2.0, voting: int = 10, bn_stats: str = "all_steps") -> None:
         super().__init__()
+        if bn_stats not in BN_STATS:
+            raise ValueError(f"bn_stats must be one of {BN_STATS}, got {bn_stats!r}")
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         if number_layer < 1 or input_size >> number_layer < 1:
@@ -85,7 +97,7 @@ class PLIFNet(nn.Module):
         c_in, size = in_channels, input_size
         for _ in range(number_layer):
             layers += [SeqToBatch(nn.Conv2d(c_in, channels, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(channels)),
+                                  nn.BatchNorm2d(channels), bn_stats=bn_stats),
                        make_neuron(neuron, init_tau, detach_reset, alpha),
                        SeqToBatch(nn.MaxPool2d(2, 2) if pool == "max" else nn.AvgPool2d(2, 2))]
             c_in, size = channels, size // 2

@@ -17,6 +17,11 @@ then voting (10 neurons per class, mean) -> ``[T, B, 10]``; the loss takes the m
 The static conv runs once when every step of the input is the same image (repeat / direct
 encoding, detected by stride 0 or equality), exactly as the original, including BatchNorm statistics
 over ``B`` images rather than ``T*B`` copies; a time-varying input (e.g. Poisson) is convolved per step.
+
+The BatchNorms after the other convs (and the static conv's on a time-varying input) follow
+``bn_stats``: ``"per_step"`` normalises each step with the statistics of its ``B`` samples, as the
+original's per-step ``self.conv(x[t])`` (every PLIF paper config), ``"all_steps"`` (spikeflow's
+default) with the statistics of all ``T*B`` samples (see :class:`~spikeflow.layers.SeqToBatch`).
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from spikeflow.layers import SeqToBatch, TimeDropout, VotingLayer
+from spikeflow.layers.seq_to_batch import BN_STATS
 from spikeflow.models import register_model
 from spikeflow.models._common import ModelCard, check_input, register_cards
 from spikeflow.models.plif_net import POOLS, make_neuron
@@ -68,6 +74,7 @@ class PLIFStaticNet(nn.Module):
         neuron: ``"plif"`` or ``"lif"``; init_tau: tau0 of PLIF / tau of LIF.
         pool: ``"max"`` or ``"avg"``; detach_reset: detach the spike in the reset (True as published).
         alpha: ATan surrogate alpha (2).
+        bn_stats: ``"per_step"`` (original) or ``"all_steps"`` (spikeflow's default).
 
     Shape: ``[T, B, in_channels, H, W] -> [T, B, num_classes]``.
     """
@@ -75,8 +82,12 @@ class PLIFStaticNet(nn.Module):
     def __init__(self, in_channels: int = 1, input_size: int = 28, channels: int = 128,
                  convs: Sequence[int] = (1, 1), num_classes: int = 10, hidden: int = 2048,
                  head_dropouts: Sequence[float] = (0.5, 0.5), neuron: str = "plif", init_tau: float = 2.0,
-                 pool: str = "max", detach_reset: bool = True, alpha: float = 2.0, voting: int = 10) -> None:
+                 pool: str = "max", detach_reset: bool = True, alpha: float = 2.0, voting: int = 10,
+                 bn_stats: str = "all_steps") -> None:
         super().__init__()
+        if bn_stats not in BN_STATS:
+            raise ValueError(f"bn_stats must be one of {BN_STATS}, got {bn_stats!r}")
+        self.bn_stats = bn_stats
         if len(head_dropouts) != 2:
             raise ValueError(f"head_dropouts must give 2 probabilities (before FC1, FC2), got {head_dropouts!r}")
         if not convs or min(convs) < 1:
@@ -91,7 +102,7 @@ class PLIFStaticNet(nn.Module):
         for stage, n in enumerate(convs):
             for i in range(n):
                 if stage or i:
-                    body.append(SeqToBatch(conv_bn(channels, channels)))
+                    body.append(SeqToBatch(conv_bn(channels, channels), bn_stats=bn_stats))
                 body.append(sn())
             body.append(SeqToBatch(make_pool(pool)))
         self.conv = nn.Sequential(*body)
@@ -111,7 +122,7 @@ class PLIFStaticNet(nn.Module):
         if _repeats_over_time(x):
             once = self.static_conv(x[0])
             return once.unsqueeze(0).expand(x.shape[0], *once.shape)
-        return SeqToBatch(self.static_conv)(x)
+        return SeqToBatch(self.static_conv, bn_stats=self.bn_stats)(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.conv(self.encode(x)))
