@@ -1,0 +1,405 @@
+"""NIR export/import (spikeflow.nir): round trips of every registered model through nir.write/read,
+the exact inverse of each neuron/filter mapping (parameters bit for bit), documented errors, and
+interop with snnTorch / Norse / SpikingJelly (skipped when a peer is absent).
+
+Models are the small variants of tests/models/test_zoo.py with weights and BatchNorm statistics
+drawn so that every spiking layer fires (rates checked), so "identical spikes" compares activity.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import spikeflow as sf
+from spikeflow.models import create_model, list_models
+from spikeflow.neurons import BaseNeuron
+
+nir = pytest.importorskip("nir")
+from spikeflow.nir import NIRExportError, NIRImportError, export, load  # noqa: E402
+
+T, B = 4, 2
+
+
+def _zoo_small() -> dict:
+    path = Path(__file__).parent / "models" / "test_zoo.py"
+    spec = importlib.util.spec_from_file_location("_spikeflow_zoo_small_nir", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SMALL
+
+
+SMALL = _zoo_small()
+
+#: registered model -> None (exports, round trip exact) or the reason NIR cannot express it
+NOT_EXPRESSIBLE = {
+    "asa_arch_a": "ASA mixes time steps",
+    "asa_arch_b": "ASA mixes time steps",
+    "he2020_convgru_cnn": "ConvGRU mixes time steps",
+    "he2020_convlstm_cnn": "ConvLSTM mixes time steps",
+    "he2020_convrnn_cnn": "ConvRNN mixes time steps",
+    "he2020_gru_mlp": "GRU mixes time steps",
+    "he2020_lstm_mlp": "LSTM mixes time steps",
+    "he2020_rnn_mlp": "RNN mixes time steps",
+    "iir_cnn_mnist": "(MaxPool2d): its input is not the spikes of a neuron",
+    "iir_cnn_nmnist": "(MaxPool2d): its input is not the spikes of a neuron",
+    "sew_resnet18": "is not a chain of layers",
+    "sew_resnet34": "is not a chain of layers",
+}
+
+
+def _move_poles(syn: nn.Module, gen: torch.Generator) -> None:
+    """Per-element dual-exp coefficients as training leaves them: each real pole moved by up to 10%."""
+    disc = (syn.a1 * syn.a1 + 4 * syn.a2).clamp_min(0).sqrt()
+    p = (syn.a1 + disc) / 2 * (1.0 - 0.1 * torch.rand(syn.a1.shape, generator=gen))
+    q = (syn.a1 - disc) / 2 * (1.0 - 0.1 * torch.rand(syn.a1.shape, generator=gen))
+    syn.a1.copy_(p + q)
+    syn.a2.copy_(-p * q)
+    syn.b1.mul_(1.0 + 0.2 * torch.rand(syn.b1.shape, generator=gen))
+
+
+def _excite(model: nn.Module, gen: torch.Generator) -> None:
+    """Weights with a positive mean and BatchNorm statistics that make every layer fire."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan = m.weight[0].numel()
+                m.weight.normal_(0.3 / math.sqrt(fan), 2.0 / math.sqrt(fan), generator=gen)
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.weight.uniform_(0.5, 1.5, generator=gen)
+                m.bias.uniform_(0.0, 0.6, generator=gen)
+            if isinstance(m, sf.neurons.PLIF):
+                m.w.uniform_(-1.5, 1.0, generator=gen)         # tau in (1.4, 5.5), not the init value
+            if isinstance(m, sf.layers.DualExpSynapse):          # per-element "trained" coefficients
+                _move_poles(m, gen)
+            if isinstance(m, sf.layers.LowPassSynapse):
+                m.a.mul_(1.0 - 0.2 * torch.rand(m.a.shape, generator=gen))
+
+
+def _spikes(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Output and every spiking layer's spikes, in execution order."""
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: seen.append(o.detach().clone()))
+             for m in model.modules() if isinstance(m, BaseNeuron)]
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out, seen
+
+
+def _round_trip(graph, tmp_path: Path, **kw) -> nn.Module:
+    path = tmp_path / "graph.nir"
+    nir.write(path, graph)
+    return load(nir.read(path), **kw)
+
+
+def _model(name: str, **extra) -> tuple[nn.Module, torch.Tensor]:
+    kwargs, step_shape, _ = SMALL[name]
+    model = create_model(name, **{**kwargs, **extra}).eval()
+    gen = torch.Generator().manual_seed(sum(map(ord, name)))
+    _excite(model, gen)
+    x = torch.rand(T, B, *step_shape, generator=gen) * 2.0
+    return model, x
+
+
+def test_table_covers_the_registry() -> None:
+    assert set(NOT_EXPRESSIBLE) <= set(list_models())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_registered_model_round_trip(name: str, tmp_path: Path) -> None:
+    """export -> nir.write -> nir.read -> load gives identical spikes in every layer."""
+    if name not in SMALL:
+        pytest.skip(f"{name} is a plugin model without a small variant")
+    model, x = _model(name)
+    if name in NOT_EXPRESSIBLE:
+        with pytest.raises(NIRExportError, match=NOT_EXPRESSIBLE[name].replace("(", r"\(").replace(")", r"\)")):
+            export(model, x)
+        return
+    loaded = _round_trip(export(model, x), tmp_path)
+    out, spikes = _spikes(model, x)
+    out2, spikes2 = _spikes(loaded, x)
+    assert torch.equal(out, out2)
+    assert len(spikes) == len(spikes2) >= 2
+    for s, s2 in zip(spikes, spikes2):
+        assert torch.equal(s, s2)
+    rates = [float(s.mean()) for s in spikes]
+    assert sum(r > 0 for r in rates) >= max(2, len(rates) // 2), rates   # the comparison sees activity
+
+
+@pytest.mark.parametrize("name", ["asa_arch_a", "asa_arch_b"])
+def test_asa_without_attention_round_trip(name: str, tmp_path: Path) -> None:
+    model, x = _model(name, attention="none")
+    loaded = _round_trip(export(model, x), tmp_path)
+    (out, spikes), (out2, spikes2) = _spikes(model, x), _spikes(loaded, x)
+    assert torch.equal(out, out2) and all(torch.equal(a, b) for a, b in zip(spikes, spikes2))
+    assert float(spikes[0].mean()) > 0
+
+
+def _single(neuron: nn.Module, dt: float, tmp_path: Path, n: int = 6) -> tuple[nn.Module, nn.Module, torch.Tensor]:
+    net = nn.Sequential(nn.Linear(3, n), neuron)
+    with torch.no_grad():
+        net[0].weight.uniform_(0.0, 1.0)
+    x = torch.rand(12, 5, 3)
+    loaded = _round_trip(export(net, x, dt=dt), tmp_path)
+    return net, loaded, x
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3, 1e-4, 0.37])
+@pytest.mark.parametrize("tau,decay_input,v_reset", [(2.0, True, 0.0), (3.7, False, -0.2), (1.0, True, 0.1),
+                                                     (55.5, True, 0.0)])
+def test_lif_parameters_exact(tau: float, decay_input: bool, v_reset: float, dt: float, tmp_path: Path) -> None:
+    lif = sf.neurons.LIF(tau=tau, v_threshold=0.5, v_reset=v_reset, decay_input=decay_input)
+    net, loaded, x = _single(lif, dt, tmp_path)
+    got = loaded[-1]
+    assert isinstance(got, sf.neurons.LIF)
+    assert (got.tau, got.decay_input, got.v_reset, got.v_threshold, got.compare) == (
+        tau, decay_input, v_reset, 0.5, ">=")
+    assert torch.equal(net(x), loaded(x))
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3, 0.37])
+def test_plif_k_exact(dt: float, tmp_path: Path) -> None:
+    """PLIF exports tau = 1/sigmoid(w); the loaded PLIF multiplies by the same float32 k."""
+    gen = torch.Generator().manual_seed(3)
+    for w in torch.empty(40).uniform_(-6.0, 4.0, generator=gen).tolist() + [0.0]:
+        plif = sf.neurons.PLIF(v_threshold=0.3)
+        with torch.no_grad():
+            plif.w.fill_(w)
+        net, loaded, x = _single(plif, dt, tmp_path)
+        got = loaded[-1]
+        assert isinstance(got, sf.neurons.PLIF)
+        assert torch.equal(torch.sigmoid(got.w), torch.sigmoid(plif.w)), w
+        assert torch.equal(net(x), loaded(x))
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3, 1e-4])
+def test_decay_lif_if_iir_exact(dt: float, tmp_path: Path) -> None:
+    for decay in (0.3, 0.0, 0.999, 0.123456789):
+        n = sf.neurons.DecayLIF(decay=decay, v_threshold=0.3, compare=">=")
+        net, loaded, x = _single(n, dt, tmp_path)
+        assert isinstance(loaded[-1], sf.neurons.DecayLIF)
+        assert (loaded[-1].decay, loaded[-1].compare) == (decay, ">=")
+        assert torch.equal(net(x), loaded(x))
+    n = sf.neurons.IF(v_threshold=0.7, v_reset=-0.1)
+    net, loaded, x = _single(n, dt, tmp_path)
+    assert isinstance(loaded[-1], sf.neurons.IF) and loaded[-1].v_reset == -0.1
+    assert torch.equal(net(x), loaded(x))
+    for tau_m, reset_v in ((4.0, 1.0), (1.7, 0.35), (30.0, 2.5)):
+        n = sf.neurons.IIRNeuron(tau_m=tau_m, reset_v=reset_v)
+        net, loaded, x = _single(n, dt, tmp_path)
+        got = loaded[-1]
+        assert isinstance(got, sf.neurons.IIRNeuron)
+        assert math.exp(-1.0 / got.tau_m) == math.exp(-1.0 / tau_m) and got.reset_v == reset_v
+        assert torch.equal(net(x), loaded(x)) and float(net(x).mean()) > 0
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3])
+def test_synapse_coefficients_exact(dt: float, tmp_path: Path) -> None:
+    """Per-element filter coefficients come back bit for bit (float64 inverse + snapping)."""
+    gen = torch.Generator().manual_seed(5)
+    low = sf.layers.LowPassSynapse((4, 3, 3), tau=4.0)
+    dual = sf.layers.DualExpSynapse((4, 3, 3), tau_m=4.0, tau_s=1.0)
+    with torch.no_grad():
+        low.a.copy_(torch.rand(low.a.shape, generator=gen) * 0.98)
+        _move_poles(dual, gen)
+        dual.b1.copy_(torch.randn(dual.b1.shape, generator=gen))
+    net = nn.Sequential(low, dual, sf.layers.SeqToBatch(nn.Conv2d(4, 2, 3, padding=1)), sf.neurons.IF(0.2))
+    x = torch.rand(6, 2, 4, 3, 3, generator=gen)
+    graph = export(net, x, dt=dt)
+    assert [type(n).__name__ for n in graph.nodes.values()] == ["Input", "LI", "CubaLI", "Conv2d", "IF", "Output"]
+    loaded = _round_trip(graph, tmp_path)
+    low2, dual2 = loaded[0], loaded[1]
+    assert torch.equal(low2.a, low.a)
+    for p in ("a1", "a2", "b1"):
+        assert torch.equal(getattr(dual2, p), getattr(dual, p)), p
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded(x)) and float(net(x).mean()) > 0
+
+
+def test_compare_metadata_kept(tmp_path: Path) -> None:
+    """spikeflow's ">=" travels in metadata; a graph without it fires on v > v_threshold (NIR)."""
+    net = nn.Sequential(nn.Linear(1, 1, bias=False), sf.neurons.IF(v_threshold=1.0))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    x = torch.full((4, 1, 1), 0.5)                        # v = 0.5, 1.0 == threshold -> spike under >=
+    graph = export(net, x)
+    assert net(x).flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert torch.equal(_round_trip(graph, tmp_path)(x), net(x))
+    for node in graph.nodes.values():
+        node.metadata = {}
+    assert load(graph)(x).flatten().tolist() == [0.0, 0.0, 1.0, 0.0]   # strict: fires at 1.5
+    assert torch.equal(load(graph, compare=">=")(x), net(x))
+
+
+def test_graph_layout() -> None:
+    """Node kinds and the folded BatchNorm of a PLIF net; dt in the graph's metadata."""
+    model, x = _model("plif_nmnist")
+    graph = export(model, x, dt=1e-3)
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert kinds == ["Input", "Conv2d", "LIF", "SumPool2d", "Threshold", "Conv2d", "LIF", "SumPool2d",
+                     "Threshold", "Flatten", "Linear", "LIF", "Linear", "LIF", "Linear", "Output"]
+    assert float(graph.metadata["dt"]) == 1e-3
+    lif = graph.nodes["features.1"]
+    assert lif.metadata["spikeflow_type"] == "PLIF"
+    assert np.allclose(lif.tau, 1e-3 / torch.sigmoid(model.features[1].w).item(), rtol=1e-15)
+    assert graph.nodes["features.0.module.0"].metadata["folded_batchnorm"] == "features.0.module.1"
+    assert isinstance(load(graph)[-1], sf.layers.VotingLayer)
+    assert model.training is False and export(model.train(), x) is not None and model.training
+
+
+@pytest.mark.parametrize("layer,match", [
+    (sf.neurons.LIF(v_reset=None), "soft reset"),
+    (sf.neurons.IIRNeuron(membrane_filter=True), "membrane_filter=True"),
+    (sf.layers.DualExpReadout(), "DualExpReadout"),
+    (nn.GRU(3, 3), "GRU mixes time steps"),
+])
+def test_export_errors_name_the_layer(layer: nn.Module, match: str) -> None:
+    net = nn.Sequential(nn.Linear(3, 3), layer)
+    with pytest.raises(NIRExportError, match=match) as err:
+        export(net, torch.rand(2, 1, 3))
+    assert "layer '1'" in str(err.value)
+
+
+def test_export_errors_dual_exp_poles_and_input() -> None:
+    syn = sf.layers.DualExpSynapse((3,))
+    with torch.no_grad():
+        syn.a2.fill_(-0.9)                                 # a1^2 + 4 a2 < 0: complex poles
+    with pytest.raises(NIRExportError, match="complex"):
+        export(nn.Sequential(syn), torch.rand(2, 1, 3))
+    with pytest.raises(ValueError, match=r"sample_input must be a tensor \[T, B, ...\]"):
+        export(nn.Sequential(nn.Linear(3, 3)), torch.rand(4, 3))
+
+
+def test_load_errors_name_the_node() -> None:
+    shape = (3,)
+    lif = nir.LIF(tau=np.array([2.0, 3.0, 2.0]), r=np.ones(shape), v_leak=np.zeros(shape),
+                  v_threshold=np.ones(shape))
+    graph = nir.NIRGraph.from_list(nir.Affine(np.ones((3, 2)), np.zeros(3)), lif)
+    with pytest.raises(NIRImportError, match="tau has 2 distinct values"):
+        load(graph)
+    graph = nir.NIRGraph.from_list(nir.Delay(np.ones(shape)))
+    with pytest.raises(NIRImportError, match="Delay is not supported"):
+        load(graph)
+    branch = nir.NIRGraph(nodes={"input": nir.Input(np.array(shape)), "a": nir.Scale(np.ones(shape)),
+                                 "b": nir.Scale(np.ones(shape)), "output": nir.Output(np.array(shape))},
+                          edges=[("input", "a"), ("input", "b"), ("a", "output"), ("b", "output")])
+    with pytest.raises(NIRImportError, match="has 2 successors"):
+        load(branch)
+    leak = nir.LIF(tau=np.full(shape, 2.0), r=np.ones(shape), v_leak=np.full(shape, 0.5),
+                   v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+    with pytest.raises(NIRImportError, match="v_leak = 0.5 differs from v_reset"):
+        load(nir.NIRGraph.from_list(leak))
+
+
+# ------------------------------------------------------------------------------------------ peers
+def _drive(n_in: int, n_out: int, seed: int) -> nn.Linear:
+    lin = nn.Linear(n_in, n_out)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        lin.weight.uniform_(-0.2, 0.8, generator=gen)
+        lin.bias.uniform_(-0.1, 0.2, generator=gen)
+    return lin
+
+
+def test_snntorch_both_ways() -> None:
+    """snnTorch Leaky(reset_mechanism="zero", reset_delay=False) = DecayLIF(decay=beta, compare=">"):
+    u = beta u + I, spike on u > thr, reset to 0. snnTorch writes and reads NIR with dt = 1e-4."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+    from snntorch.import_nir import import_from_nir
+
+    x = torch.rand(16, 3, 5, generator=torch.Generator().manual_seed(0)) * 1.5
+    leaky = snn.Leaky(beta=torch.full((4,), 0.8), threshold=torch.full((4,), 0.5), reset_mechanism="zero",
+                      reset_delay=False, init_hidden=True)
+    net = nn.Sequential(_drive(5, 4, 1), leaky)
+    graph = export_to_nir(net, torch.rand(5))
+    with torch.no_grad():
+        leaky.reset_mem()
+        ref = torch.stack([net(xt) for xt in x])
+    mine = load(graph, dt=1e-4)
+    assert isinstance(mine[-1], sf.neurons.DecayLIF) and mine[-1].compare == ">"
+    assert torch.equal(mine(x), ref) and 0 < float(ref.mean()) < 1
+
+    sfnet = nn.Sequential(_drive(5, 4, 2), sf.neurons.DecayLIF(decay=0.75, v_threshold=0.5))
+    theirs = import_from_nir(export(sfnet, x, dt=1e-4))
+    theirs._modules["1"].reset_mem()
+    with torch.no_grad():
+        out = torch.stack([theirs(xt)[0] for xt in x])
+        assert torch.equal(out, sfnet(x)) and 0 < float(out.mean()) < 1
+
+
+def test_norse_both_ways() -> None:
+    """Norse LIFBoxCell: v += dt tau_mem_inv (v_leak - v + i), spike on v > v_th, reset to v_reset:
+    spikeflow's LIF(decay_input=True, compare=">") with tau = 1/(dt tau_mem_inv) steps. Norse 1.1.0
+    writes tau = dt / tau_mem_inv (not 1 / tau_mem_inv), so its graphs load with dt = dt_norse**2.
+    The two compute (x - v)/tau and dt*tau_inv*(x - v) in float32: compared on inputs where no
+    membrane lies within rounding of the threshold (spikes equal)."""
+    norse = pytest.importorskip("norse.torch")
+    from norse.torch.utils.export_nir import to_nir
+    from norse.torch.utils.import_nir import from_nir
+
+    dt = 1e-3
+    x = torch.rand(16, 3, 5, generator=torch.Generator().manual_seed(0)) * 2.0
+    cell = norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.tensor(1 / (4 * dt)),
+                                                   v_th=torch.tensor(0.5)), dt=dt)
+    net = norse.SequentialState(_drive(5, 4, 3), cell)
+    graph = to_nir(net, torch.rand(3, 5), dt=dt)
+    state, outs = None, []
+    with torch.no_grad():
+        for xt in x:
+            out, state = net(xt, state)
+            outs.append(out)
+    ref = torch.stack(outs)
+    mine = load(graph, dt=dt * dt)
+    assert isinstance(mine[-1], sf.neurons.LIF) and math.isclose(mine[-1].tau, 4.0, rel_tol=1e-6)
+    assert torch.equal(mine(x), ref) and 0 < float(ref.mean()) < 1
+
+    sfnet = nn.Sequential(_drive(5, 4, 4), sf.neurons.LIF(tau=4.0, v_threshold=0.5, compare=">"))
+    theirs = from_nir(export(sfnet, x, dt=dt), dt=dt)
+    state, outs = None, []
+    with torch.no_grad():
+        for xt in x:
+            out, state = theirs(xt, state)
+            outs.append(out)
+        assert torch.equal(torch.stack(outs), sfnet(x)) and 0 < float(sfnet(x).mean()) < 1
+
+
+def test_spikingjelly_both_ways() -> None:
+    """SpikingJelly's NIR mapping is spikeflow's (tau*dt, r = 1 or tau, v_leak = v_reset); its
+    neurons fire on v >= v_threshold, which spikeflow writes in metadata and SpikingJelly's graphs
+    need as load(compare=">="). PLIF goes to SpikingJelly as an LIF dividing by tau = 1/k."""
+    sj = pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir, import_from_nir
+
+    x = torch.rand(16, 3, 5, generator=torch.Generator().manual_seed(0)) * 2.0
+    net = nn.Sequential(layer.Linear(5, 4), neuron.LIFNode(tau=3.0, v_threshold=0.5),
+                        layer.Linear(4, 3), neuron.IFNode(v_threshold=0.8))
+    net[0].load_state_dict(_drive(5, 4, 5).state_dict())
+    net[2].load_state_dict(_drive(4, 3, 6).state_dict())
+    functional.set_step_mode(net, "m")
+    with torch.no_grad():
+        ref = net(x)
+    functional.reset_net(net)
+    mine = load(export_to_nir(net, x, dt=1e-4), dt=1e-4, compare=">=")
+    assert [type(m).__name__ for m in mine] == ["SeqToBatch", "LIF", "SeqToBatch", "IF"]
+    assert torch.equal(mine(x), ref) and 0 < float(ref.mean()) < 1
+
+    sfnet = nn.Sequential(_drive(5, 4, 7), sf.neurons.LIF(tau=3.0, v_threshold=0.5), _drive(4, 3, 8),
+                          sf.neurons.PLIF(init_tau=2.5, v_threshold=0.4))
+    theirs = import_from_nir(export(sfnet, x, dt=1e-4), dt=1e-4, step_mode="m")
+    with torch.no_grad():
+        out = theirs(x)[0]
+        assert torch.equal(out, sfnet(x)) and 0 < float(out.mean()) < 1
+    del sj
