@@ -98,6 +98,9 @@ def test_per_step_firing_shows_every_run(tmp_path):
     np.testing.assert_allclose(axes[1].lines[1].get_ydata(), [0.02, 0.04, 0.06, 0.08, 0.10])
     assert axes[0].get_shared_y_axes().joined(axes[0], axes[1])
     assert plots.rates_per_step_figure([c]) is None
+    four = [_with_per_step(tmp_path / f"r{i}", ["x"]) for i in range(4)]
+    assert len(plots.rates_per_step_figure(four).axes) == 4     # a 2 x 2 grid, no empty panels
+    assert plots.rates_per_step_figure(four).axes[3].get_subplotspec().get_geometry()[:2] == (2, 2)
 
 
 @pytest.mark.parametrize("key, values, scale", [

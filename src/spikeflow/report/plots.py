@@ -159,8 +159,7 @@ def rates_per_step_figure(runs: Sequence[Run]) -> Optional[Figure]:
             per_run.append((run, rows))
     if not per_run:
         return None
-    cols = min(3, len(per_run))
-    nrows = math.ceil(len(per_run) / cols)
+    nrows, cols = grid_shape(len(per_run), max_cols=3)
     fig = _figure(6.4 if cols == 1 else 4.8 * cols + 0.6, 4 if nrows == 1 else 3.6 * nrows + 0.5)
     grid = fig.add_gridspec(nrows, cols)
     first = None
@@ -195,8 +194,7 @@ def tau_curves(runs: Sequence[Run], path: str | Path) -> Optional[Path]:
     with_tau = [r for r in runs if r.columns("tau/")]
     if not with_tau:
         return None
-    cols = min(3, len(with_tau))
-    rows = math.ceil(len(with_tau) / cols)
+    rows, cols = grid_shape(len(with_tau), max_cols=3)
     fig = _figure(4.5 * cols + 1, 3.6 * rows)
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, run in zip(axes, with_tau):
