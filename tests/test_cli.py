@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -146,3 +147,107 @@ def test_bench_runs_scripts_and_reports_failures(tmp_path, capsys):
     assert main(["bench", "--dir", str(bench), "nope"]) == 2
     assert main(["bench", "--dir", str(tmp_path / "none")]) == 1
     assert "no benchmarks/ folder" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- issue 17
+
+
+def test_config_may_follow_set_items(tmp_path, capsys):
+    """Item 12: `spikeflow train --set train.epochs=1 CONFIG` took CONFIG as an override."""
+    cfg = tiny_yaml(tmp_path)
+    assert main(["train", "--set", "train.epochs=1", str(cfg), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0
+    assert yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())["train"]["epochs"] == 1
+    capsys.readouterr()
+    assert main(["train", str(cfg), "--set", "train.epochs=1", "other.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "--set takes KEY=VALUE items, got 'other.yaml'" in err and "Traceback" not in err
+
+
+def test_quiet_keeps_epoch_lines(tmp_path, capsys):
+    """Item 13: --quiet dropped the per-epoch lines; off a terminal there are no bar codes."""
+    assert main(["train", str(tiny_yaml(tmp_path)), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert [ln.split(" | ")[0] for ln in out.splitlines() if ln.startswith("epoch ")] == \
+        ["epoch 1/2", "epoch 2/2"]
+    assert "\r" not in out + err and "\x1b" not in out + err
+
+
+def test_run_folder_imports_need_trust(tmp_path, capsys):
+    """Item 9: a run folder's config.yaml can name plugin code (run.imports); continuing it
+    without CONFIG needs --trust-imports, naming the config yourself does not."""
+    cfg = tiny_yaml(tmp_path, epochs=1)
+    assert main(["train", str(cfg), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path / "r"), "--resume",
+                 "--set", "train.epochs=2"]) == 2
+    err = capsys.readouterr().err
+    assert "lists run.imports" in err and "--trust-imports" in err
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 1  # nothing ran
+    assert main(["train", str(cfg), "--out", str(tmp_path / "r"), "--resume", "--quiet",
+                 "--set", "train.epochs=2"]) == 0
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_os_type_and_checkpoint_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    """Item 8: --out onto a file, a full or read-only disk, unknown data.options, hand-made
+    checkpoints printed tracebacks (OSError/TypeError/KeyError were not user errors)."""
+    import errno
+
+    from spikeflow.cli import format_user_error
+    from spikeflow.train import checkpoint as ck
+
+    run_mod = sys.modules["spikeflow.train.run"]
+    monkeypatch.chdir(tmp_path)  # runs/ of the failed runs
+    cfg = tiny_yaml(tmp_path)
+    (tmp_path / "file").write_text("x")
+    assert main(["train", str(cfg), "--out", str(tmp_path / "file")]) == 2
+    assert "--out" in capsys.readouterr().err
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep")
+    assert main(["train", str(cfg), "--out", str(tmp_path / "notes")]) == 2
+    assert "is not a spikeflow run folder" in capsys.readouterr().err
+    assert main(["train", str(cfg), "--set", "data.options={n: 8, colour: red}"]) == 2
+    assert "unknown data.options key 'colour' for dataset 'tiny_seq'" in capsys.readouterr().err
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES):
+        def failing(path, *a, code=code, **k):
+            raise (PermissionError if code == errno.EACCES else OSError)(
+                code, os.strerror(code), str(path))
+        monkeypatch.setattr(run_mod, "atomic_write_text", failing)
+        assert main(["train", str(cfg), "--out", str(tmp_path / f"d{code}")]) == 1
+        err = capsys.readouterr().err
+        assert f"error: {os.strerror(code)}: {tmp_path / f'd{code}' / 'config.yaml'}" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 2
+    monkeypatch.undo()
+    (tmp_path / "hand").mkdir()
+    ck.atomic_save({"format": ck.FORMAT, "version": ck.VERSION, "config": {}},
+                   tmp_path / "hand" / "checkpoint_best.pt")
+    assert main(["test", str(tmp_path / "hand")]) == 1
+    assert "model (missing)" in capsys.readouterr().err
+    assert format_user_error(TypeError("f() got an unexpected keyword argument 'x'")) == \
+        "TypeError: f() got an unexpected keyword argument 'x'"
+    assert format_user_error(IsADirectoryError(21, "Is a directory", "/tmp")) == \
+        "Is a directory: /tmp"
+
+
+def test_test_prints_spiking_metrics(tmp_path, capsys):
+    """Item 14: `spikeflow test` printed loss/accuracy only; the docs promise NASFR, firing
+    rates, ACs/MACs and energy (and --json had no NASFR)."""
+    cfg = {"data": {"name": "tiny_seq", "options": {"n": 32}},
+           "model": {"name": "tiny_mlp", "options": {"spiking": True}},
+           "train": {"epochs": 1, "batch_size": 8}, "run": {"imports": [PLUGIN], "tensorboard": False}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["test", str(tmp_path / "r"), "--import", PLUGIN]) == 0
+    out = capsys.readouterr().out
+    saved = json.loads((tmp_path / "r" / "metrics_test.json").read_text())
+    assert 0 < saved["nasfr"] < 1
+    assert f"NASFR {saved['nasfr']:.4f} | firing rates: lif {saved['firing_rates']['lif']:.4f}" in out
+    assert f"ACs {saved['synops']['ac']:.3g}, MACs {saved['synops']['mac']:.3g}" in out
+    assert "energy " in out and " per sample" in out
+    assert main(["test", str(tmp_path / "r"), "--import", PLUGIN, "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["nasfr"] == saved["nasfr"] and res["firing_rates"] == saved["firing_rates"]
+    assert res["synops"] == {"ac": saved["synops"]["ac"], "mac": saved["synops"]["mac"]}
+    assert res["energy_pj"] == saved["energy_pj"] and "metrics" not in res

@@ -5,8 +5,9 @@
 * dataset ``tiny_static``: ``[1, 4, 4]`` images in [0, 1] (for the repeat/Poisson encoders).
 * ``$TINY_STALL_AFTER=N``: the N+1-th ``__getitem__`` of the process touches ``$TINY_STALL_MARK``
   and sleeps (so a test can kill the process at a known point mid-epoch).
-* model ``tiny_mlp``: SeqToBatch(Linear) -> tanh -> [BatchNorm] -> [Dropout] -> SeqToBatch(Linear),
-  returns ``[T, B, K]``; ``nan_after`` makes outputs NaN after that many training forwards.
+* model ``tiny_mlp``: SeqToBatch(Linear) -> tanh (``spiking=True``: a LIF neuron) -> [BatchNorm]
+  -> [Dropout] -> SeqToBatch(Linear), returns ``[T, B, K]``; ``nan_after`` makes outputs NaN
+  after that many training forwards.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from torch import nn
 from spikeflow.data import DATASETS, register_dataset
 from spikeflow.layers import SeqToBatch
 from spikeflow.models import MODELS, register_model
+from spikeflow.neurons import LIF
 
 
 _CALLS = [0]
@@ -89,9 +91,11 @@ def tiny_static(root=None, split="train", n=32):
 
 
 class TinyMLP(nn.Module):
-    def __init__(self, features=6, hidden=16, classes=3, bn=True, dropout=0.0, nan_after=None):
+    def __init__(self, features=6, hidden=16, classes=3, bn=True, dropout=0.0, nan_after=None,
+                 spiking=False):
         super().__init__()
         self.fc1 = SeqToBatch(nn.Linear(features, hidden))
+        self.lif = LIF(tau=2.0) if spiking else None
         self.bn = SeqToBatch(nn.BatchNorm1d(hidden)) if bn else nn.Identity()
         self.drop = nn.Dropout(dropout)
         self.fc2 = SeqToBatch(nn.Linear(hidden, classes))
@@ -100,7 +104,9 @@ class TinyMLP(nn.Module):
 
     def forward(self, x):
         x = x.flatten(2)
-        out = self.fc2(self.drop(self.bn(torch.tanh(self.fc1(x)))))
+        h = self.fc1(x)
+        h = self.lif(h) if self.lif is not None else torch.tanh(h)
+        out = self.fc2(self.drop(self.bn(h)))
         if self.training:
             self.calls += 1
             if self.nan_after is not None and self.calls > self.nan_after:
