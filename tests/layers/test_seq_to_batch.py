@@ -10,17 +10,29 @@ def per_step(module, x):
     return torch.stack([module(x[t]) for t in range(x.shape[0])])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("make,shape", [
-    (lambda: nn.Conv2d(2, 4, 3, padding=1), (5, 3, 2, 8, 8)),
+#: ops whose outputs involve no rounding (selection and copies): any kernel, blocking or thread
+#: count gives the same bits, so the batched call equals the per-step loop exactly
+EXACT = [
     (lambda: nn.MaxPool2d(2), (5, 3, 2, 8, 8)),
-    (lambda: nn.AvgPool2d(2), (5, 3, 2, 8, 8)),
     (lambda: nn.Flatten(), (5, 3, 2, 4, 4)),
+]
+#: ops that round sums/products: the batched call may pick another GEMM/convolution kernel or
+#: blocking for the larger batch (batch-size dependent in MKL/oneDNN, thread count, CUDA), so
+#: sums are rounded in another order; equal up to a few ulps of the sums (issue 17 item 19:
+#: Linear float32 differed on a 16-core machine with torch 2.11)
+ROUNDED = [
+    (lambda: nn.Conv2d(2, 4, 3, padding=1), (5, 3, 2, 8, 8)),
+    (lambda: nn.AvgPool2d(2), (5, 3, 2, 8, 8)),
     (lambda: nn.Linear(6, 7), (5, 3, 6)),
     (lambda: nn.BatchNorm2d(2).eval(), (5, 3, 2, 4, 4)),
     (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(12, 4)), (4, 2, 2, 4, 4)),
-])
-def test_equals_per_step_loop_exactly(make, shape, dtype):
+]
+#: tolerance of ROUNDED: at most 18-term dot products of O(1) values; reordering such a sum
+#: changes it by about K * eps * sum|terms| in the worst case, far less in practice
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def _batched_and_loop(make, shape, dtype):
     module = make().to(dtype)
     with torch.no_grad():  # give BatchNorm non-trivial statistics
         for name, buf in module.named_buffers():
@@ -29,7 +41,21 @@ def test_equals_per_step_loop_exactly(make, shape, dtype):
     x = torch.randn(shape, dtype=dtype)
     y = SeqToBatch(module)(x)
     assert y.dtype == dtype
-    assert torch.equal(y, per_step(module, x))
+    return y, per_step(module, x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make,shape", EXACT)
+def test_equals_per_step_loop_exactly(make, shape, dtype):
+    y, loop = _batched_and_loop(make, shape, dtype)
+    assert torch.equal(y, loop)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make,shape", ROUNDED)
+def test_equals_per_step_loop_up_to_rounding(make, shape, dtype):
+    y, loop = _batched_and_loop(make, shape, dtype)
+    torch.testing.assert_close(y, loop, **TOL[dtype])
 
 
 def test_several_modules_are_chained():
