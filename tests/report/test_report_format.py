@@ -9,6 +9,7 @@ from spikeflow.report import load_run, parse_set, run_sweep, write_report
 from spikeflow.report.reproduce import render_markdown
 from spikeflow.report.tables import format_number, format_percent, format_value
 from spikeflow.report.writer import column_notes
+from spikeflow.utils import numfmt
 
 
 def test_format_number_three_significant_figures():
@@ -36,6 +37,8 @@ def test_format_number_three_significant_figures():
     assert [format_number(v) for v in (0, 7, 7808, np.int64(7808), 15756)] == \
         ["0", "7", "7,808", "7,808", "15.8k"]
     assert [format_number(v) for v in (None, float("nan"), float("inf"))] == ["–"] * 3
+    assert format_number(1.5e15) == "1.50e+15" and format_number(0.5, sig=2) == "0.50"
+    assert format_number is numfmt.format_number      # one helper, importable below report
     # every numeric column kind goes through the same helper
     assert {format_value(0.9996, k) for k in ("number", "float", "rate", "si")} == {"1.00"}
     assert format_percent(0.91234) == "91.23" and format_percent(None) == "–"

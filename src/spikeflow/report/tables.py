@@ -6,9 +6,8 @@ import io
 import math
 from typing import Any, Iterable, Optional, Sequence
 
-import numpy as np
-
 from spikeflow.report.runs import Run
+from spikeflow.utils.numfmt import format_number
 
 # (column key, header, formatter kind)
 COMPARISON_COLUMNS: list[tuple[str, str, str]] = [
@@ -64,42 +63,6 @@ def comparison_row(run: Run) -> dict[str, Any]:
         "latency_ms": _nested(test, "latency", "sample", "latency_ms"),
         "throughput": _nested(test, "latency", "batch", "throughput_samples_per_s"),
     }
-
-
-SIG = 3
-_SUFFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-
-
-def format_number(value: Any, sig: int = SIG) -> str:
-    """The one number format of reports, sweeps and reproduction tables.
-
-    Integers below 10,000 are printed in full (``7808 -> '7,808'``, counts); every other number to
-    ``sig`` significant figures with trailing zeros kept, so the precision is visible
-    (``0.936 -> '0.936'``, ``0.9996 -> '1.00'``, ``0.05 -> '0.0500'``), with a k/M/G/T suffix from
-    1,000 on (``2950.4 -> '2.95k'``, ``79000.0 -> '79.0k'``, ``1234567 -> '1.23M'``); zero is
-    ``'0'``; ``None``, NaN and infinities are ``'–'``.
-    """
-    if value is None or isinstance(value, bool):
-        return "–" if value is None else str(value)
-    if isinstance(value, (int, np.integer)) and abs(int(value)) < 10_000:
-        return f"{int(value):,}"
-    v = float(value)
-    if not math.isfinite(v):
-        return "–"
-    if v == 0:
-        return "0"
-    rounded = float(f"{v:.{sig}g}")          # round first: 999.96 -> 1000 -> '1.00k'
-    for factor, suffix in _SUFFIXES:
-        if abs(rounded) >= factor:
-            if abs(rounded) >= 1000 * _SUFFIXES[0][0]:
-                return f"{v:.{sig - 1}e}"
-            return _trim(f"{rounded / factor:#.{sig}g}") + suffix
-    return _trim(f"{v:#.{sig}g}")
-
-
-def _trim(text: str) -> str:
-    """``'100.' -> '100'`` (the alternate form keeps zeros but also a bare point)."""
-    return text[:-1] if text.endswith(".") else text
 
 
 def format_percent(fraction: Any) -> str:
