@@ -2,7 +2,8 @@
 ``cifar10``.
 
 Files (from ``cifar-10-python.tar.gz``, https://www.cs.toronto.edu/~kriz/cifar.html), under
-``root`` or ``root/cifar-10-batches-py`` (or ``$SPIKEFLOW_CIFAR10``): ``data_batch_1`` ..
+``root`` or ``root/cifar-10-batches-py`` (root: ``root``, else ``$SPIKEFLOW_CIFAR10``, else
+``$SPIKEFLOW_DATA/CIFAR10``; none is a ``MissingDataError``, "no root given"): ``data_batch_1`` ..
 ``data_batch_5`` (train, 50000) and ``test_batch`` (10000). Each is a pickled dict with
 ``data`` (uint8 ``[10000, 3072]``, channel-major RGB 32x32) and ``labels`` (list of int).
 
@@ -26,6 +27,7 @@ import numpy as np
 from spikeflow.data import register_dataset
 from spikeflow.data.mnist import resolve_root
 from spikeflow.data.static import build_split
+from spikeflow.events.io import scan_pickle
 
 try:  # numpy >= 2
     from numpy._core.multiarray import _reconstruct
@@ -37,6 +39,9 @@ except ImportError:  # pragma: no cover - numpy 1.x
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
 COUNTS = {True: 50000, False: 10000}
+SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz)"
+LAYOUT = ("  <root>/data_batch_1 .. data_batch_5, <root>/test_batch\n"
+          "  (or the same under <root>/cifar-10-batches-py/, as extracted)")
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
@@ -66,7 +71,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def safe_load(data: bytes, source: object = "<bytes>") -> Any:
-    """Unpickle ``data`` with :class:`RestrictedUnpickler`."""
+    """Unpickle ``data`` with :class:`RestrictedUnpickler`, after checking its opcodes
+    (:func:`spikeflow.events.io.scan_pickle`: a forged memo index would allocate gigabytes)."""
+    scan_pickle(data, source)
     return RestrictedUnpickler(io.BytesIO(data), source).load()
 
 
@@ -123,7 +130,8 @@ def cifar10(root: str | os.PathLike | None = None, split: str = "train", **optio
     Defaults: PLIF augmentation on train/val (RandomCrop(32, pad 4) + horizontal flip) and
     per-channel normalisation. Options as :func:`spikeflow.data.mnist.mnist`.
     """
-    base = resolve_root(root, "SPIKEFLOW_CIFAR10", ())
+    base = resolve_root(root, "SPIKEFLOW_CIFAR10", (), dataset="cifar10", dirname="CIFAR10",
+                        layout=LAYOUT, source=SOURCE)
     return build_split("cifar10", split, lambda train: load_cifar10(base, train), CLASSES, **options)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             with gzip.open(path, "rb") as f:
                 return f.read()
-        except (OSError, EOFError) as err:  # truncated or corrupt gzip stream
+        except (OSError, EOFError, zlib.error) as err:  # truncated or corrupt gzip stream
             raise IDXFormatError(f"{path}: corrupt or truncated gzip stream ({err})") from None
     return path.read_bytes()
 

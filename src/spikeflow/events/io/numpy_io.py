@@ -26,6 +26,7 @@ import io
 import math
 import os
 import pickle
+import pickletools
 import struct
 import tokenize
 import zipfile
@@ -67,16 +68,36 @@ MAX_DEFLATE_RATIO = 1100
 """A deflated member may expand at most this much (deflate's limit is about 1032:1)."""
 
 
+def _npy_header(fh: IO[bytes], available: int, path: object, what: str
+                ) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """``(shape, fortran_order, dtype)`` of a ``.npy`` header; the header length field is
+    checked against ``available`` bytes before numpy parses (and allocates) the header."""
+    magic = fh.read(8)
+    if len(magic) < 8 or magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3):
+        raise EventFormatError(path, 0, f"{what}: not a .npy file (expected the magic "
+                               f"b'\\x93NUMPY' and version 1, 2 or 3)")
+    size_bytes = fh.read(2 if magic[6] == 1 else 4)
+    if len(size_bytes) < (2 if magic[6] == 1 else 4):
+        raise EventFormatError(path, 8, f"{what}: truncated .npy header")
+    length = int.from_bytes(size_bytes, "little")
+    if length > min(available, 1 << 20) - 8 - len(size_bytes):
+        raise EventFormatError(path, 8, f"{what}: .npy header length {length} exceeds the "
+                               f"{available} bytes stored")
+    text = fh.read(length)
+    try:
+        header = io.BytesIO(magic + size_bytes + text)
+        version = np.lib.format.read_magic(header)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        return read_header(header)
+    except _DECODE_ERRORS as err:
+        raise EventFormatError(path, 0, f"{what}: not a valid .npy header ({err})") from err
+
+
 def _read_npy(fh: IO[bytes], available: int, path: object, what: str) -> np.ndarray:
     """One ``.npy`` payload from ``fh``, checking the declared shape against ``available`` bytes
     (so a forged shape never allocates more than the stored data) and refusing object dtypes."""
-    try:
-        version = np.lib.format.read_magic(fh)
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
-        shape, fortran, dtype = read_header(fh)
-    except _DECODE_ERRORS as err:
-        raise EventFormatError(path, 0, f"{what}: not a valid .npy header ({err})") from err
+    shape, fortran, dtype = _npy_header(fh, available, path, what)
     if dtype.hasobject:
         raise EventFormatError(path, None, f"{what}: dtype {dtype} holds Python objects; event "
                                f"files must be numeric (object arrays: load_object_array)")
@@ -209,6 +230,33 @@ def write_npy(path: str | os.PathLike, events: np.ndarray) -> None:
         np.save(f, as_events(events))
 
 
+_MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
+
+
+def scan_pickle(data: bytes, path: object = "<bytes>", offset: int = 0) -> None:
+    """Check a pickle's opcodes (``pickletools.genops``, pure Python) before unpickling it.
+
+    CPython's unpickler sizes its memo table by the largest memo index it sees, so one
+    corrupted ``LONG_BINPUT`` can allocate gigabytes before failing; here every memo index must
+    be smaller than the number of opcodes so far (picklers number them 0, 1, 2, ...) and the
+    stream must decode to its ``STOP``. Raises :class:`EventFormatError` otherwise.
+    """
+    try:
+        n = 0
+        for n, (op, arg, pos) in enumerate(pickletools.genops(data)):
+            if op.name == "FRAME" and arg > len(data):
+                raise EventFormatError(path, offset + (pos or 0), f"pickle frame of {arg} bytes "
+                                       f"in a {len(data)}-byte payload")
+            if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= n:
+                raise EventFormatError(path, offset + (pos or 0), f"pickle memo index {arg} "
+                                       f"at opcode {n}: corrupt payload")
+    except EventFormatError:
+        raise
+    except Exception as err:  # noqa: BLE001 - genops raises ValueError and friends
+        raise EventFormatError(path, offset, f"corrupt pickle payload ({type(err).__name__}: "
+                               f"{err})") from err
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
@@ -226,21 +274,19 @@ def load_object_array(path: str | os.PathLike) -> np.ndarray:
     """
     path = Path(path)
     with open(path, "rb") as f:
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-        except _DECODE_ERRORS as err:
-            raise EventFormatError(path, 0, f"not a .npy file ({err})") from err
+        shape, _, dtype = _npy_header(f, os.fstat(f.fileno()).st_size, path, ".npy file")
         if not dtype.hasobject:
             f.seek(0)
             return _read_npy(f, os.fstat(f.fileno()).st_size, path, ".npy file")
         at = f.tell()
         try:
             # From memory: a forged length opcode then fails at the end of the data instead of
-            # asking the file for (and allocating) that many bytes.
-            arr = _NumpyOnlyUnpickler(io.BytesIO(f.read())).load()
+            # asking the file for (and allocating) that many bytes; opcodes checked first.
+            payload = f.read()
+            scan_pickle(payload, path, at)
+            arr = _NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+        except EventFormatError:
+            raise
         except Exception as err:  # noqa: BLE001 - a corrupt pickle can raise almost anything
             raise EventFormatError(path, at, f"object array payload rejected "
                                    f"({type(err).__name__}: {err})") from err
