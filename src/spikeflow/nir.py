@@ -219,6 +219,9 @@ def _walk(module: nn.Module, name: str, folded: bool = False) -> Iterator[_Leaf]
         inner = module.module
         yield from _walk(inner, f"{name}.module" if name else "module", True)
         return
+    if type(module).__name__ == "DroppedSpikes":   # He2020's neuron + the dropout masks of its reset
+        yield _Leaf(f"{name}.neuron", module.neuron, folded)
+        return
     if isinstance(module, nn.Sequential):
         for key, child in module.named_children():
             yield from _walk(child, f"{name}.{key}" if name else key, folded)
@@ -259,6 +262,11 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=_full(shape, vr),
                        v_threshold=_full(shape, thr), v_reset=_full(shape, vr),
                        metadata=_neuron_meta(kind, m.compare, dt))
+    if type(m).__name__ == "DropoutResetDecayLIF":   # He2020's original: dropout gates the reset
+        if m.p > 0.0 and m.eval_active:
+            raise NIRExportError(f"layer {name!r} (DropoutResetDecayLIF, eval_active=True): a random dropout "
+                                 "mask gates the reset in evaluation; a NIR graph is deterministic")
+        m = neurons.DecayLIF(decay=m.decay, v_threshold=m.v_threshold, compare=m.compare)  # mask inactive
     if isinstance(m, neurons.DecayLIF):
         if m.decay >= 1.0:
             raise NIRExportError(f"layer {name!r} (DecayLIF): decay = 1 has no NIR time constant")
@@ -345,6 +353,11 @@ def _stateless_node(leaf: _Leaf, in_shape: Sequence[int], lead: int) -> Any:
 
     m, name = leaf.module, leaf.name
     if isinstance(m, (nn.Dropout, TimeDropout, nn.Identity)):
+        return None
+    if type(m).__name__ == "StepDropout":
+        if m.p > 0.0 and m.eval_active:
+            raise NIRExportError(f"layer {name!r} (StepDropout, eval_active=True): draws a dropout mask in "
+                                 "evaluation too (He2020's original); a NIR graph is deterministic")
         return None
     if isinstance(m, (nn.Linear, SparseLinear)):
         w = _np(m.weight)
@@ -485,8 +498,9 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
                     if node is not None:
                         nodes.append((leaf.name, node))
                 x = _apply(leaf, x)
-                spikes = isinstance(m, (neurons.BaseNeuron, nn.MaxPool2d)) or (spikes and isinstance(
-                    m, (nn.Dropout, nn.Identity, nn.Flatten, _FlattenSteps)) or type(m).__name__ == "TimeDropout")
+                spikes = isinstance(m, (neurons.BaseNeuron, nn.MaxPool2d)) or (spikes and (isinstance(
+                    m, (nn.Dropout, nn.Identity, nn.Flatten, _FlattenSteps))
+                    or type(m).__name__ in ("TimeDropout", "StepDropout")))
                 if nodes and nodes[-1][1] is None:  # the Threshold(0) of a max pool: one step's shape
                     shp = tuple(int(d) for d in x.shape[2:])
                     nodes[-1] = (nodes[-1][0], nir.Threshold(threshold=np.zeros(shp, dtype=np.float32),
