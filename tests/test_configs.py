@@ -13,7 +13,7 @@ from spikeflow.report.reproduce import find_experiments, list_papers, load_exper
 from spikeflow.train import config_from_dict, load_config
 
 ROOT = Path(__file__).resolve().parents[1] / "configs"
-PAPERS = {"asa": 10, "he2020": 55, "plif": 36, "snn_iir": 13}
+PAPERS = {"asa": 12, "he2020": 55, "plif": 36, "snn_iir": 13}
 PATHS = [p for paper in PAPERS for p in find_experiments(paper, ROOT)]
 
 
@@ -83,3 +83,17 @@ def test_he2020_rows_cover_models_and_resolutions() -> None:
         for dt in (1, 5, 10, 15, 20, 25):
             assert f"gesture_{model}_{dt}ms" in names
     assert all(load_experiment(p).paper.value is None for p in find_experiments("he2020", ROOT))
+
+
+def test_har_dvs_sew_resnet_rows() -> None:
+    """ASA-SNN's HAR-DVS row: SEW-ResNet-18 45.5 / NASFR 0.206, + ASA 47.1 / 0.183 (seeds_spec R3.9)."""
+    plain = load_experiment(ROOT / "asa" / "har_dvs_sew18.yaml")
+    asa = load_experiment(ROOT / "asa" / "har_dvs_sew18_asa.yaml")
+    assert (plain.paper.value, asa.paper.value) == (45.5, 47.1)
+    assert (plain.paper.nasfr, asa.paper.nasfr) == (0.206, 0.183)
+    cfg = config_from_dict(asa.config)
+    assert (cfg.data.name, cfg.model.name) == ("har_dvs", "sew_resnet18")
+    assert cfg.model.options["attention"] == "asa" and cfg.model.options["asa_variant"] == "original"
+    assert config_from_dict(plain.config).model.options["attention"] == "none"
+    mini = config_from_dict(load_experiment(ROOT / "asa" / "har_dvs_sew18_asa.yaml", "mini").config)
+    assert mini.data.name == "n_digits" and mini.model.options["T"] == mini.data.T

@@ -151,3 +151,12 @@ def test_asa_insertion_changes_firing() -> None:
         assert torch.equal(p[name], a[name])
     rate_p, rate_a = float(p["layers.1.sn1"].mean()), float(a["layers.1.sn1"].mean())
     assert rate_p > 0 and rate_a != rate_p
+
+
+def test_asa_variant_original_is_the_faithful_rule() -> None:
+    net = SEWResNet(blocks=(1,), widths=(4,), stem="small", attention="asa", T=4, asa_variant="original")
+    assert all(m.faithful for m in net.modules() if isinstance(m, ASA))
+    assert not any(m.faithful for m in SEWResNet(blocks=(1,), widths=(4,), stem="small", attention="asa",
+                                                  T=4).modules() if isinstance(m, ASA))
+    with pytest.raises(ValueError, match="asa_variant"):
+        SEWResNet(asa_variant="union")

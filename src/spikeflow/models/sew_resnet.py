@@ -57,6 +57,7 @@ __all__ = ["SEWResNet", "SEWBasicBlock", "sew_connect", "CONNECTS", "sew_resnet1
 
 CONNECTS = ("ADD", "AND", "IAND")
 SEW_NEURONS = ("if", "lif", "plif")
+ASA_VARIANTS = ("per_sample", "original")
 STEMS = ("imagenet", "small")
 Size = Union[int, Sequence[int]]
 
@@ -140,7 +141,9 @@ class SEWResNet(nn.Module):
         neuron: ``"if"``, ``"lif"`` or ``"plif"``; init_tau (LIF/PLIF), detach_reset, alpha (ATan).
         stem: ``"imagenet"`` (7x7/2 conv + 3x3/2 max-pool) or ``"small"`` (3x3/1 conv, no pool).
         attention: ``"asa"`` or ``"none"``; T: steps (needed by ASA's time mixing);
-        attention_stages: stages with ASA (0 stem, 1..4 layers); lam, reduction, faithful: ASA options.
+        attention_stages: stages with ASA (0 stem, 1..4 layers); lam, reduction, faithful: ASA options;
+        asa_variant: ``"original"`` (= ``faithful=True``: the published ``Attn.py`` rule, batch-union
+            top-k and an untrained TCA map; the paper configs use it) or ``"per_sample"`` (spikeflow's).
         input_size: expected ``(H, W)`` (checked when given; any size otherwise).
     """
 
@@ -149,8 +152,11 @@ class SEWResNet(nn.Module):
                  init_tau: float = 2.0, detach_reset: bool = True, alpha: float = 2.0, stem: str = "imagenet",
                  attention: str = "none", T: int = 8, attention_stages: Optional[Sequence[int]] = None,
                  lam: float = 0.5, reduction: int = 1, faithful: bool = False,
-                 input_size: Optional[Size] = None) -> None:
+                 input_size: Optional[Size] = None, asa_variant: str = "per_sample") -> None:
         super().__init__()
+        if asa_variant not in ASA_VARIANTS:
+            raise ValueError(f"asa_variant must be one of {ASA_VARIANTS}, got {asa_variant!r}")
+        faithful = bool(faithful) or asa_variant == "original"
         if len(blocks) != len(widths) or not blocks or any(int(b) < 1 for b in blocks):
             raise ValueError(f"blocks {tuple(blocks)!r} and widths {tuple(widths)!r} must be non-empty, "
                              "of equal length, with at least one block per stage")
