@@ -3,9 +3,13 @@
 
 Files searched under ``root`` (and ``root/raw``, ``root/MNIST/raw``, ``root/FashionMNIST/raw``):
 ``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-images-idx3-ubyte[.gz]``,
-``t10k-labels-idx1-ubyte[.gz]``. With ``root=None``: ``$SPIKEFLOW_MNIST`` /
-``$SPIKEFLOW_FASHION_MNIST``, and for Fashion-MNIST the Debian package ``dataset-fashion-mnist``
-(``/usr/share/datasets/fashion-mnist``). Counts and shapes are always checked; Fashion-MNIST's
+``t10k-labels-idx1-ubyte[.gz]``. The root follows the rule of every dataset
+(:func:`resolve_root`): ``root``, else ``$SPIKEFLOW_MNIST`` / ``$SPIKEFLOW_FASHION_MNIST``, else
+``$SPIKEFLOW_DATA/MNIST`` / ``$SPIKEFLOW_DATA/FashionMNIST``, else (Fashion-MNIST) the Debian
+package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``); nothing found is a
+``MissingDataError`` ("no root given"), never a silent look into the current folder. MNIST's
+files: https://ossci-datasets.s3.amazonaws.com/mnist/ (PyTorch's maintained mirror; the original
+yann.lecun.com page is often unreachable). Counts and shapes are always checked; Fashion-MNIST's
 decompressed content is checked against its MD5s (the Debian ``.gz`` wrappers differ from the
 upstream ones, so ``.gz`` MD5s are not used).
 
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from spikeflow.data import register_dataset
+from spikeflow.data.event_options import MissingDataError
 from spikeflow.data.idx import IMAGES_MAGIC, LABELS_MAGIC, IDXFormatError, idx_md5, read_idx
 from spikeflow.data.static import build_split
 
@@ -42,6 +47,12 @@ MNIST_CLASSES = [str(i) for i in range(10)]
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
 _SUBDIRS = ("", "raw", "MNIST/raw", "FashionMNIST/raw")
+#: where MNIST's four IDX files are published (PyTorch's maintained mirror of yann.lecun.com)
+MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+FASHION_MNIST_SOURCE = "https://github.com/zalandoresearch/fashion-mnist"
+IDX_LAYOUT = ("  <root>/train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],\n"
+              "  <root>/t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]\n"
+              "  (also under <root>/raw, <root>/MNIST/raw or <root>/FashionMNIST/raw)")
 
 
 def find_idx_file(root: Path, stem: str) -> Path | None:
@@ -55,16 +66,38 @@ def find_idx_file(root: Path, stem: str) -> Path | None:
     return None
 
 
-def resolve_root(root: str | os.PathLike | None, env: str, defaults: tuple[Path, ...]) -> Path:
-    """``root``, else ``$env``, else the first default folder that exists."""
+def resolve_root(root: str | os.PathLike | None, env: str, defaults: tuple[Path, ...] = (), *,
+                 dataset: str | None = None, dirname: str | None = None, layout: str = "",
+                 source: str = "") -> Path:
+    """The data folder, by the rule every dataset follows: ``root``, else ``$env``, else
+    ``$SPIKEFLOW_DATA/<dirname>``, else the first of ``defaults`` (system-wide installs) that
+    exists. Nothing given is a :class:`MissingDataError` ("no root given ..."), as is a root that
+    is not a folder; ``dataset``/``layout``/``source`` fill in the message."""
+    name = dataset or env.removeprefix("SPIKEFLOW_").lower()
+    hint_data = f"$SPIKEFLOW_DATA/{dirname}" if dirname else "$SPIKEFLOW_DATA/<name>"
     if root is not None:
-        return Path(root).expanduser()
-    if os.environ.get(env):
-        return Path(os.environ[env]).expanduser()
-    for d in defaults:
-        if d.is_dir():
-            return d
-    return Path(".")
+        path, how = Path(root).expanduser(), "root"
+    elif os.environ.get(env):
+        path, how = Path(os.environ[env]).expanduser(), f"${env}"
+    elif os.environ.get("SPIKEFLOW_DATA") and dirname and (
+            Path(os.environ["SPIKEFLOW_DATA"]).expanduser() / dirname).is_dir():
+        path, how = Path(os.environ["SPIKEFLOW_DATA"]).expanduser() / dirname, "$SPIKEFLOW_DATA"
+    else:
+        for d in defaults:
+            if d.is_dir():
+                return d
+        if os.environ.get("SPIKEFLOW_DATA") and dirname:
+            path, how = Path(os.environ["SPIKEFLOW_DATA"]).expanduser() / dirname, "$SPIKEFLOW_DATA"
+        else:
+            raise MissingDataError(name, [f"no root given (root=None, ${env} and $SPIKEFLOW_DATA "
+                                          "unset)"], layout or "  (see docs/data.md)",
+                                   source or "docs/data.md",
+                                   f"Pass root=<folder>, set ${env}, or put it at {hint_data}.")
+    if not path.is_dir():
+        raise MissingDataError(name, [f"root folder {path} (from {how})"],
+                               layout or "  (see docs/data.md)", source or "docs/data.md",
+                               f"Pass root=<folder>, set ${env}, or put it at {hint_data}.")
+    return path
 
 
 @functools.lru_cache(maxsize=8)
@@ -95,9 +128,9 @@ def load_idx_pair(root: Path, train: bool, dataset: str, verify_md5: bool = Fals
     missing = [s for s, p in zip(stems, paths) if p is None]
     if missing:
         hint = ("install the Debian package dataset-fashion-mnist (files land in "
-                f"{DEBIAN_FASHION_MNIST}) or download them from "
-                "https://github.com/zalandoresearch/fashion-mnist" if dataset == "fashion_mnist"
-                else "download them from http://yann.lecun.com/exdb/mnist/ (or a mirror)")
+                f"{DEBIAN_FASHION_MNIST}) or download them from {FASHION_MNIST_SOURCE}"
+                if dataset == "fashion_mnist" else
+                f"download them from {MNIST_MIRROR} (PyTorch's maintained mirror)")
         raise FileNotFoundError(
             f"{dataset}: missing {', '.join(m + '[.gz]' for m in missing)} under {root.resolve()}; "
             f"{hint} and pass root=<folder> (or set $SPIKEFLOW_{dataset.upper()})")
@@ -113,7 +146,8 @@ def mnist(root: str | os.PathLike | None = None, split: str = "train", **options
     ``transform``, ``holdout``, ``split_file``, ``val_ratio``, ``val_size``, ``seed``
     (see :mod:`spikeflow.data.static`).
     """
-    base = resolve_root(root, "SPIKEFLOW_MNIST", ())
+    base = resolve_root(root, "SPIKEFLOW_MNIST", (), dataset="mnist", dirname="MNIST",
+                        layout=IDX_LAYOUT, source=MNIST_MIRROR)
     return build_split("mnist", split, lambda train: load_idx_pair(base, train, "mnist"),
                        MNIST_CLASSES, **options)
 
@@ -126,11 +160,13 @@ def fashion_mnist(root: str | os.PathLike | None = None, split: str = "train", *
     Defaults: no augmentation (PLIF), normalisation 0.2860/0.3530; ``verify`` checks the MD5 of
     the decompressed files. Other options as :func:`mnist`.
     """
-    base = resolve_root(root, "SPIKEFLOW_FASHION_MNIST", (DEBIAN_FASHION_MNIST,))
+    base = resolve_root(root, "SPIKEFLOW_FASHION_MNIST", (DEBIAN_FASHION_MNIST,),
+                        dataset="fashion_mnist", dirname="FashionMNIST", layout=IDX_LAYOUT,
+                        source=FASHION_MNIST_SOURCE)
     return build_split("fashion_mnist", split,
                        lambda train: load_idx_pair(base, train, "fashion_mnist", verify),
                        FASHION_CLASSES, **options)
 
 
 __all__ = ["mnist", "fashion_mnist", "load_idx_pair", "find_idx_file", "resolve_root",
-           "FASHION_MNIST_MD5", "FASHION_CLASSES", "DEBIAN_FASHION_MNIST"]
+           "FASHION_MNIST_MD5", "FASHION_CLASSES", "DEBIAN_FASHION_MNIST", "MNIST_MIRROR"]
