@@ -409,3 +409,47 @@ def test_spikingjelly_both_ways() -> None:
         out = theirs(x)[0]
         assert torch.equal(out, sfnet(x)) and 0 < float(out.mean()) < 1
     del sj
+
+
+# -------------------------------------------------------------------------------------------- CLI
+def _hand_run(tmp_path: Path, name: str, options: dict) -> tuple[Path, nn.Module]:
+    """A run folder holding one checkpoint of ``name`` (made directly, without training)."""
+    from spikeflow.train import checkpoint as ck
+    from spikeflow.train.config import config_from_dict
+
+    cfg = config_from_dict({"model": {"name": name, "options": options},
+                            "data": {"name": "n_digits", "T": 3}}).to_dict()
+    model = create_model(name, **options)
+    _excite(model, torch.Generator().manual_seed(9))
+    run = tmp_path / "run"
+    run.mkdir()
+    ck.atomic_save({"format": ck.FORMAT, "version": ck.VERSION, "config": cfg,
+                    "model": model.state_dict(), "model_name": name}, run / "checkpoint_best.pt")
+    return run, model.eval()
+
+
+def test_cli_export_nir_and_torch(tmp_path: Path, capsys) -> None:
+    from spikeflow.cli import main
+
+    run, model = _hand_run(tmp_path, "he2020_snn_mlp", {"in_features": 18, "hidden": [8]})
+    assert main(["export", str(run), "--format", "nir", "--dt", "1e-3"]) == 0
+    assert "model.nir (nir, input [3, 1, 18])" in capsys.readouterr().out
+    loaded = load(run / "model.nir")
+    x = torch.rand(3, 4, 2, 3, 3) * 2
+    with torch.no_grad():
+        assert torch.equal(loaded(x.flatten(2)), model(x)) and float(model(x).mean()) > 0
+    assert main(["export", str(run), "--format", "torch", "--out", str(tmp_path / "m.pt2")]) == 0
+    program = torch.export.load(tmp_path / "m.pt2")
+    with torch.no_grad():
+        assert torch.equal(program.module()(x[:, :1].flatten(2)), model(x[:, :1]))
+
+
+def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    from spikeflow.cli import main
+
+    run, _ = _hand_run(tmp_path, "he2020_rnn_mlp", {"in_features": 18, "hidden": [8]})
+    assert main(["export", str(run), "--format", "nir"]) == 2
+    err = capsys.readouterr().err
+    assert "layer 'layers.0': RNN mixes time steps" in err and "Traceback" not in err
+    assert main(["export", str(tmp_path / "nothing"), "--format", "nir"]) == 1
+    assert "no such run folder or checkpoint" in capsys.readouterr().err
