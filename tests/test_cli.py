@@ -251,3 +251,14 @@ def test_test_prints_spiking_metrics(tmp_path, capsys):
     assert res["nasfr"] == saved["nasfr"] and res["firing_rates"] == saved["firing_rates"]
     assert res["synops"] == {"ac": saved["synops"]["ac"], "mac": saved["synops"]["mac"]}
     assert res["energy_pj"] == saved["energy_pj"] and "metrics" not in res
+
+
+def test_test_target_may_follow_set_items(tmp_path, capsys):
+    assert main(["train", str(tiny_yaml(tmp_path, epochs=1)), "--out", str(tmp_path / "r"),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["test", "--set", "train.device=cpu", str(tmp_path / "r"), "--import", PLUGIN,
+                 "--no-metrics", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["samples"] == 16
+    assert main(["test"]) == 2
+    assert "needs RUN_DIR_OR_CHECKPOINT" in capsys.readouterr().err

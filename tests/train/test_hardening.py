@@ -344,3 +344,9 @@ def test_unknown_data_options_are_named():
         quiet_run(tiny_cfg("data.options={n: 8, bogus: 1}"), None)
     with pytest.raises(ConfigError, match="data.options for dataset 'digits'.*unknown option"):
         quiet_run(tiny_cfg("data.name=digits", "data.options={bogus: 1}", "model.name=mlp"), None)
+
+
+def test_unknown_data_options_fail_before_the_run_folder_is_made(tmp_path):
+    with pytest.raises(ConfigError, match="unknown data.options/data.eval_options key 'clipz'"):
+        quiet_run(tiny_cfg("data.eval_options={clipz: 3}"), tmp_path / "never")
+    assert not (tmp_path / "never").exists()

@@ -20,7 +20,8 @@ def register(subparsers) -> None:
                    "in the checkpoint. Prints loss, accuracy, NASFR, per-layer firing rates,\n"
                    "ACs/MACs and energy per sample (--json: the same keys) and writes them all\n"
                    "to metrics_test.json next to the checkpoint (not with --no-metrics).", EXAMPLES)
-    p.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
+    p.add_argument("target", nargs="?", metavar="RUN_DIR_OR_CHECKPOINT",
+                   help="run folder or checkpoint file (may also follow the --set items)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--set", dest="sets", nargs="+", action="extend", default=[],
                    metavar="KEY=VALUE", help="override keys of the stored config (e.g. data.root)")
@@ -33,9 +34,16 @@ def register(subparsers) -> None:
 
 
 def _main(args) -> int:
+    from spikeflow.commands.train import split_config
     from spikeflow.train import evaluate_checkpoint
+    from spikeflow.train.config import ConfigError
 
-    res = evaluate_checkpoint(args.target, args.split, args.sets, args.imports,
+    target, sets = split_config(args.target, list(args.sets), "RUN_DIR_OR_CHECKPOINT",
+                                "spikeflow test RUN --set data.root=DIR")
+    if target is None:
+        raise ConfigError("spikeflow test needs RUN_DIR_OR_CHECKPOINT (a run folder or a "
+                          "checkpoint file)")
+    res = evaluate_checkpoint(target, args.split, sets, args.imports,
                               metrics=not args.no_metrics,
                               echo=(lambda _: None) if args.json else print)
     if args.json:

@@ -45,9 +45,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=_main)
 
 
-def split_config(config: str | None, sets: list[str]) -> tuple[str | None, list[str]]:
-    """``--set`` takes every following word, so ``--set k=v CONFIG`` puts CONFIG among the
-    overrides: take it back (the one item without ``=``); more than one such item, or one
+def split_config(config: str | None, sets: list[str], what: str = "CONFIG",
+                 example: str = "spikeflow train CONFIG --set train.epochs=3"
+                 ) -> tuple[str | None, list[str]]:
+    """``--set`` takes every following word, so ``--set k=v CONFIG`` puts CONFIG (``what``) among
+    the overrides: take it back (the one item without ``=``); more than one such item, or one
     besides a CONFIG, is an error saying how to order the arguments."""
     from spikeflow.train.config import ConfigError  # noqa: PLC0415
 
@@ -57,8 +59,8 @@ def split_config(config: str | None, sets: list[str]) -> tuple[str | None, list[
     if config is None and len(stray) == 1:
         i = sets.index(stray[0])
         return stray[0], sets[:i] + sets[i + 1:]
-    raise ConfigError(f"--set takes KEY=VALUE items, got {stray[-1]!r}; give at most one CONFIG "
-                      "(e.g. spikeflow train CONFIG --set train.epochs=3)")
+    raise ConfigError(f"--set takes KEY=VALUE items, got {stray[-1]!r}; give at most one {what} "
+                      f"(e.g. {example})")
 
 
 def _main(args) -> int:

@@ -181,15 +181,14 @@ def make_holdout(full: Any, cfg: Config, run_dir: Path | None) -> tuple[Any, Any
     return SubsetDataset(full, split.train), SubsetDataset(full, split.val), ident
 
 
-def create_configured(cfg: Config, split: str, options: dict[str, Any],
-                      where: str = "data.options") -> Any:
-    """``create_dataset(data.name, root=data.root, split=split, **options)`` with the option
-    names checked against what the dataset accepts: the factory's keyword parameters when it
-    lists them all, else the factory's own "unknown option" ``TypeError``; both become a
-    :class:`ConfigError` naming ``where`` and the dataset."""
+def check_dataset_options(cfg: Config, options: dict[str, Any],
+                          where: str = "data.options") -> None:
+    """Raise :class:`ConfigError` naming ``where`` if ``options`` has a key the factory of
+    ``data.name`` does not take (when its signature lists them all; factories with ``**options``
+    check their options themselves, see :func:`create_configured`)."""
     import inspect  # noqa: PLC0415
 
-    from spikeflow.data import DATASETS, create_dataset, list_datasets  # noqa: PLC0415
+    from spikeflow.data import DATASETS, list_datasets  # noqa: PLC0415
 
     name = cfg.data.name
     list_datasets()  # imports the dataset modules (registers the built-in datasets)
@@ -200,20 +199,32 @@ def create_configured(cfg: Config, split: str, options: dict[str, Any],
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        params = {}
-    if params and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        allowed = [k for k, p in params.items() if k not in ("root", "split")
-                   and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-        unknown = sorted(set(options) - set(allowed))
-        if unknown:
-            raise ConfigError(f"unknown {where} key {unknown[0]!r} for dataset {name!r}; "
-                              f"allowed: {', '.join(allowed) or 'none'}")
+        return
+    if not params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [k for k, p in params.items() if k not in ("root", "split")
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ConfigError(f"unknown {where} key {unknown[0]!r} for dataset {name!r}; "
+                          f"allowed: {', '.join(allowed) or 'none'}")
+
+
+def create_configured(cfg: Config, split: str, options: dict[str, Any],
+                      where: str = "data.options") -> Any:
+    """``create_dataset(data.name, root=data.root, split=split, **options)`` with the option
+    names checked against what the dataset accepts: the factory's keyword parameters when it
+    lists them all (:func:`check_dataset_options`), else the factory's own "unknown option"
+    ``TypeError``; both become a :class:`ConfigError` naming ``where`` and the dataset."""
+    from spikeflow.data import create_dataset  # noqa: PLC0415
+
+    check_dataset_options(cfg, options, where)
     try:
-        return create_dataset(name, root=cfg.data.root, split=split, **options)
+        return create_dataset(cfg.data.name, root=cfg.data.root, split=split, **options)
     except TypeError as err:
         text = str(err)
         if "unexpected keyword argument" in text or "unknown option" in text:
-            raise ConfigError(f"{where} for dataset {name!r}: {text}") from None
+            raise ConfigError(f"{where} for dataset {cfg.data.name!r}: {text}") from None
         raise
 
 
@@ -301,8 +312,6 @@ def set_loader_epoch(loader: DataLoader, epoch: int, seed: int, rank: int) -> No
 
 
 __all__ = ["SPLIT_FILE", "EVAL_SEED", "collate_time_first", "collate_batch_first", "collate_clips",
-           "dataset_clips", "BatchEncoder", "Datasets",
-           "dataset_options", "make_holdout", "build_datasets", "create_configured", "make_loader",
-           "make_run_loader",
-           "set_loader_epoch",
-           "per_rank_batch", "split_identity"]
+           "dataset_clips", "BatchEncoder", "Datasets", "dataset_options", "make_holdout",
+           "build_datasets", "create_configured", "check_dataset_options", "make_loader",
+           "make_run_loader", "set_loader_epoch", "per_rank_batch", "split_identity"]

@@ -29,8 +29,8 @@ from torch import nn
 
 from spikeflow.train import checkpoint as ck
 from spikeflow.train.config import Config, ConfigError
-from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, make_run_loader,
-                                  set_loader_epoch)
+from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, check_dataset_options,
+                                  dataset_options, make_run_loader, set_loader_epoch)
 from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
                                          shutdown_distributed)
 from spikeflow.train.logging import TensorBoard, epoch_scalars, versions, write_metrics
@@ -217,6 +217,9 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
     run_dir = _shared_run_dir(cfg, out, resume, info)
     if info.is_main:
         check_run_folder(run_dir)
+    opts = dataset_options(cfg)  # unknown option names fail before the folder is made
+    check_dataset_options(cfg, opts)
+    check_dataset_options(cfg, {**opts, **cfg.data.eval_options}, "data.options/data.eval_options")
     ckpt = _existing_checkpoint(run_dir, cfg, resume)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
