@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "registry", "functional", "surrogate", "neurons", "layers", "events", "data",
-    "models", "metrics", "train", "report", "utils", "runtime", "export",
+    "models", "metrics", "train", "report", "utils", "runtime", "export", "nir",
 )
 #: functions re-exported at the top level (imported on first access)
 _FUNCTIONS = {"summary": "spikeflow.metrics.model_summary"}
