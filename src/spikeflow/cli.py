@@ -23,6 +23,7 @@ examples:
   spikeflow train                          # the built-in default job (PLIF SNN on n_digits)
   spikeflow train configs/plif/nmnist.yaml --set train.epochs=5 data.root=/data/nmnist
   spikeflow test runs/n_digits-plif_ndigits-20260101-120000
+  spikeflow export runs/n_digits-plif_ndigits-20260101-120000 --format nir   # NIR graph
   spikeflow data list
   spikeflow bench
 """
