@@ -6,10 +6,10 @@ Supported annotations: ``int``, ``float`` (ints accepted; NaN and +-inf refused)
 dotted key path and what is allowed; values are shown shortened (:func:`short_repr`), so a huge
 value cannot make an error message slow.
 
-:func:`safe_load_yaml` is ``yaml.safe_load`` with bounds: at most :data:`MAX_YAML_BYTES` of text
-and :data:`MAX_YAML_NODES` nodes after alias expansion (a "billion laughs" document of a few
-hundred bytes expands to 10^9 nodes; it is refused while still in its compact form), at most
-:data:`MAX_YAML_DEPTH` levels of nesting, no recursive aliases.
+:func:`safe_load_yaml` is ``yaml.safe_load`` with bounds (:mod:`spikeflow.utils.safe_yaml`): at
+most :data:`MAX_YAML_BYTES` of text and :data:`MAX_YAML_NODES` nodes after alias expansion (a
+"billion laughs" document of a few hundred bytes expands to 10^9 nodes; it is refused while still
+in its compact form), at most :data:`MAX_YAML_DEPTH` levels of nesting, no recursive aliases.
 
     >>> from dataclasses import dataclass
     >>> @dataclass
@@ -28,19 +28,14 @@ import reprlib
 import typing
 from typing import Any, Literal, Union
 
-import yaml
+from spikeflow.utils.safe_yaml import (MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES,
+                                      YAMLLimitError)
+from spikeflow.utils.safe_yaml import safe_load_yaml as _safe_load_yaml
 
 
 class ConfigError(ValueError):
     """A config key is unknown, has the wrong type or an impossible value."""
 
-
-#: largest YAML text accepted (configs are a few kB)
-MAX_YAML_BYTES = 1 << 20
-#: most nodes (scalars + sequences + mappings) a YAML document may have once aliases are expanded
-MAX_YAML_NODES = 100_000
-#: deepest nesting of sequences/mappings accepted
-MAX_YAML_DEPTH = 64
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 80, 80
@@ -51,71 +46,13 @@ def short_repr(value: Any) -> str:
     return _REPR.repr(value)
 
 
-def _expanded_nodes(root: yaml.Node, source: str) -> int:
-    """Node count of ``root`` with every alias expanded (memoised per node: linear time)."""
-    sizes: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in active:
-            raise ConfigError(f"{source}: recursive YAML alias (a node that contains itself)")
-        active.add(key)
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(size(child) for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(size(k) + size(v) for k, v in node.value)
-        active.discard(key)
-        if total > MAX_YAML_NODES:
-            raise ConfigError(f"{source}: YAML document expands to more than {MAX_YAML_NODES:,} "
-                              "nodes (nested aliases, a 'billion laughs' document?); refused")
-        sizes[key] = total
-        return total
-
-    return size(root)
-
-
-class _DepthError(Exception):
-    pass
-
-
-class _BoundedLoader(yaml.SafeLoader):
-    """``SafeLoader`` that stops composing past :data:`MAX_YAML_DEPTH` levels."""
-
-    _depth = 0
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > MAX_YAML_DEPTH:
-                raise _DepthError
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
-
-
 def safe_load_yaml(text: str | bytes, source: str = "<yaml>") -> Any:
-    """``yaml.safe_load(text)`` refusing documents over :data:`MAX_YAML_BYTES`, over
-    :data:`MAX_YAML_NODES` expanded nodes, with recursive aliases or nested too deeply
-    (:class:`ConfigError` naming ``source``); ``yaml.YAMLError`` for invalid YAML."""
-    if len(text) > MAX_YAML_BYTES:
-        raise ConfigError(f"{source}: YAML text of {len(text):,} bytes is over the limit of "
-                          f"{MAX_YAML_BYTES:,} (configs are a few kB)")
-    loader = _BoundedLoader(text)
+    """:func:`spikeflow.utils.safe_yaml.safe_load_yaml` (size, alias-expansion and depth limits)
+    raising :class:`ConfigError` for documents over the limits."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _expanded_nodes(node, source)
-        return loader.construct_document(node)
-    except (RecursionError, _DepthError):
-        raise ConfigError(f"{source}: YAML document nested more than {MAX_YAML_DEPTH} levels "
-                          "deep") from None
-    finally:
-        loader.dispose()
+        return _safe_load_yaml(text, source)
+    except YAMLLimitError as err:
+        raise ConfigError(str(err)) from None
 
 
 class NonFiniteError(ConfigError):
