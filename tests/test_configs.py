@@ -97,3 +97,18 @@ def test_har_dvs_sew_resnet_rows() -> None:
     assert config_from_dict(plain.config).model.options["attention"] == "none"
     mini = config_from_dict(load_experiment(ROOT / "asa" / "har_dvs_sew18_asa.yaml", "mini").config)
     assert mini.data.name == "n_digits" and mini.model.options["T"] == mini.data.T
+
+
+def test_asa_rows_follow_final_sh() -> None:
+    """final.sh passes -seed 0 to every command; DailyAction frames are 2 x 346//ds x 260//ds with RCS
+    (datasets/action), so arch B's head sees 128 * 5 * 4 = 2560 features at ds 2 (= 128 * 80 // ds**2)."""
+    for path in find_experiments("asa", ROOT):
+        if not path.stem.startswith("har_dvs"):
+            assert config_from_dict(load_experiment(path).config).train.seed == 0, path.stem
+    action = config_from_dict(load_experiment(ROOT / "asa" / "action_asa.yaml").config)
+    assert action.data.options["rcs"] is True and action.data.options["sensor"] == "davis346"
+    assert action.model.options["input_size"] == [130, 173]
+    with torch.device("meta"):
+        net = create_model(action.model.name, **action.model.options)
+    fc1 = [m for m in net.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 512][0]
+    assert fc1.in_features == 128 * 80 // 2 ** 2 == 2560

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from spikeflow.data import create_dataset
 from spikeflow.data.daily_action_dvs import ACTIONS
@@ -64,11 +65,26 @@ def test_daily_action_dvs(tmp_path):
                           check_counts=False, T=4, cache_dir=tmp_path / "c", progress=False)
     assert len(ds) == 24 and len(test) == 12 and test.targets.tolist() == list(range(12))
     x, y = ds[2]
-    assert y == 1 and x.shape == (4, 2, 128, 128)
+    assert y == 1 and x.shape == (4, 2, 260, 346)  # ASA keeps the DAVIS346 frame size
     from spikeflow.events.io import read_aedat2
 
     raw = read_aedat2(root / "stand" / "s0.aedat", layout="davis346")
     keep = (raw["x"] < 128) & (raw["y"] < 128)
     assert float(x.sum()) == keep.sum()
+    crop = create_dataset("daily_action_dvs", root, "train", train_per_class=2, check_counts=False,
+                          T=4, sensor="crop128", cache_dir=tmp_path / "c", progress=False)
+    assert torch.equal(crop[2][0], x[:, :, :128, :128]) and float(x[:, :, 128:].sum() + x[..., 128:].sum()) == 0
+    # ASA's datasets/action transcribed: xo = 127 - x, yo = y, pol = 1 - p, keep 0 <= xo, yo < 128,
+    # counts into [2, 346 // ds, 260 // ds] (x before y); spikeflow's [P, H, W] is its transpose
+    one = create_dataset("daily_action_dvs", root, "train", train_per_class=2, check_counts=False,
+                         T=1, split_by="number", ds=2, cache_dir=tmp_path / "c", progress=False)
+    want = np.zeros((2, 346 // 2, 260 // 2))
+    for xr, yr, pr in zip(raw["x"].astype(int), raw["y"].astype(int), raw["p"].astype(int)):
+        xo, yo = 127 - xr, yr
+        if 0 <= xo < 128 and 0 <= yo < 128:
+            want[1 - pr, xo // 2, yo // 2] += 1
+    np.testing.assert_array_equal(one[2][0][0].numpy(), want.transpose(0, 2, 1))
+    with pytest.raises(ValueError, match="sensor"):
+        create_dataset("daily_action_dvs", root, "train", check_counts=False, sensor="vga")
     with pytest.raises(MissingDataError, match="3 .aedat files, expected 120"):
         create_dataset("daily_action_dvs", root, "train", cache_dir=tmp_path / "c")

@@ -10,8 +10,21 @@ name order are train, the rest test (ASA takes them in ``os.walk`` order, which 
 file system; sorting makes the split reproducible).
 
 Events follow ASA's reader: DAVIS fields (APS/IMU and external events dropped), then
-``x = 127 - x``, ``p = 1 - p``, keeping only ``0 <= x, y < 128`` -> a 128x128x2 sensor.
-ASA recipe: ``T=36, dt_ms=120, ds=2`` (arch B), ``clips=10`` for testing.
+``x = 127 - x``, ``p = 1 - p``, keeping only ``0 <= x, y < 128``.
+
+Frame geometry (``sensor``):
+
+* ``"davis346"`` (default, ASA's ``datasets/action``): the frames keep the full DAVIS346 size,
+  ``[T, 2, ceil(260/ds), ceil(346/ds)]`` = ``2 x 130 x 173`` at ``ds=2``, although only the
+  ``128/ds`` x ``128/ds`` corner holds events. ASA stores ``[T, p, x, y]`` (``2 x 173 x 130``);
+  spikeflow keeps its ``[T, P, H, W]`` order, which is the same network up to transposed kernels
+  (same parameter counts: arch B's head input is ``128 * 4 * 5 = 2560`` either way, and the same
+  neuron counts for NASFR).
+* ``"crop128"``: only the populated 128 x 128 region (``64 x 64`` at ``ds=2``; spikeflow's
+  earlier default, fewer parameters and a different NASFR denominator).
+
+ASA recipe: ``T=36, dt_ms=120, ds=2`` (arch B), RCS on in training (``rcs=True``: a random
+``T * dt`` window), ``clips=10`` for testing.
 """
 from __future__ import annotations
 
@@ -30,6 +43,8 @@ from spikeflow.events import SensorSize
 from spikeflow.events.io import read_aedat2
 
 ACTION_SENSOR = SensorSize(128, 128, 2)
+DAVIS_SENSOR = SensorSize(346, 260, 2)
+SENSORS = {"davis346": DAVIS_SENSOR, "crop128": ACTION_SENSOR}
 ACTIONS = ("climb", "stand", "jump", "fall", "sit", "get up", "walk", "run", "lift", "lie",
            "bend", "pick")
 FILES_PER_CLASS = 120
@@ -85,20 +100,25 @@ class DailyActionDVS(EventDataset):
     """DailyAction-DVS with the per-class first-96 split (see the module doc)."""
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *,
-                 train_per_class: int = 96, check_counts: bool = True, **options: Any) -> None:
+                 train_per_class: int = 96, check_counts: bool = True, sensor: str = "davis346",
+                 **options: Any) -> None:
         if split not in ("train", "test"):
             raise ValueError(f"daily_action_dvs: split must be 'train' or 'test', got {split!r}")
+        if sensor not in SENSORS:
+            raise ValueError(f"daily_action_dvs: sensor must be one of {tuple(SENSORS)}, got {sensor!r}")
         self.root = Path(root)
+        geometry = SENSORS[sensor]
         samples = action_samples(self.root, split, int(train_per_class), check_counts)
-        super().__init__(samples, ACTION_SENSOR, DailyActionReader(), name="daily_action_dvs",
+        super().__init__(samples, geometry, DailyActionReader(), name="daily_action_dvs",
                          split=split, classes=ACTIONS,
-                         **event_kwargs(ACTION_SENSOR, split, options, default_T=36))
+                         **event_kwargs(geometry, split, options, default_T=36))
 
 
 @register_dataset("daily_action_dvs")
 def daily_action_dvs(root: str | os.PathLike | None = None, split: str = "train",
                      **options: Any) -> DailyActionDVS:
-    """DailyAction-DVS frames ``[T, 2, 128 // ds, 128 // ds]`` (default T=36) or raw events."""
+    """DailyAction-DVS frames ``[T, 2, ceil(260/ds), ceil(346/ds)]`` (``sensor="davis346"``, ASA's)
+    or ``[T, 2, 128/ds, 128/ds]`` (``sensor="crop128"``), default T=36; or raw events."""
     base = resolve_root(root, dataset="daily_action_dvs", env="SPIKEFLOW_DAILY_ACTION_DVS",
                         dirname="DailyAction-DVS", layout=LAYOUT, source=SOURCE)
     return DailyActionDVS(base, split, **options)
