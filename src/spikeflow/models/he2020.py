@@ -117,6 +117,9 @@ class DropoutResetDecayLIF(BaseNeuron):
     def run(self, x: Tensor, state: Optional[DropoutResetState] = None) -> tuple[Tensor, DropoutResetState]:
         """Spikes ``s [T, B, ...]`` and the final state; the masks of the call go to ``self.mask``."""
         self.check_input(x)
+        if x.shape[0] == 0:
+            return torch.zeros_like(x), DropoutResetState(torch.zeros_like(x[0:1].sum(0)) if state is None
+                                                          else state.v)
         active = self.p > 0.0 and (self.training or self.eval_active)
         mask = step_dropout_mask(x, self.p, self.generator) if active else None
         v = torch.zeros_like(x[0]) if state is None else state.v

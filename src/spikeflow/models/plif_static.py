@@ -153,16 +153,18 @@ def plif_cifar10(**kw) -> PLIFStaticNet:
 
 
 _SRC = "seeds_spec R2.7 (README accuracy-A/B, PLIF tau0=2, max pool; verified against logs)"
+_BN = ("paper's BatchNorm = bn_stats='per_step' (statistics of each step's B samples, set by the configs); "
+       "spikeflow's default = 'all_steps' (T*B samples)")
 register_cards({
-    "plif_mnist": ModelCard("plif", "mnist", (1, 28, 28), 10, 8, {"acc_A": 99.72, "acc_B": 99.63}, _SRC),
+    "plif_mnist": ModelCard("plif", "mnist", (1, 28, 28), 10, 8, {"acc_A": 99.72, "acc_B": 99.63}, _SRC, _BN),
     "plif_fashion_mnist": ModelCard("plif", "fashion_mnist", (1, 28, 28), 10, 8,
-                                    {"acc_A": 94.38, "acc_B": 93.85}, _SRC),
-    "plif_cifar10": ModelCard("plif", "cifar10", (3, 32, 32), 10, 8, {"acc_A": 93.50, "acc_B": 92.58}, _SRC),
+                                    {"acc_A": 94.38, "acc_B": 93.85}, _SRC, _BN),
+    "plif_cifar10": ModelCard("plif", "cifar10", (3, 32, 32), 10, 8, {"acc_A": 93.50, "acc_B": 92.58}, _SRC, _BN),
     # cards of the neuromorphic nets registered in plif_net.py
     "plif_nmnist": ModelCard("plif", "nmnist", (2, 34, 34), 10, 10, {"acc_A": 99.61, "acc_B": 99.57}, _SRC,
-                             "logs/B were run with T=20"),
+                             "logs/B were run with T=20; " + _BN),
     "plif_cifar10dvs": ModelCard("plif", "cifar10_dvs", (2, 128, 128), 10, 20, {"acc_A": 74.80, "acc_B": 69.00},
-                                 _SRC),
+                                 _SRC, _BN),
     "plif_dvs_gesture": ModelCard("plif", "dvs_gesture", (2, 128, 128), 11, 20, {"acc_A": 97.57, "acc_B": 96.53},
-                                  _SRC),
+                                  _SRC, _BN),
 })
