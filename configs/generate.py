@@ -209,6 +209,12 @@ HE_MINI_TRAIN = {"optim": {"lr": 0.001}, "train": {"epochs": 3, "batch_size": 32
 # what the authors' scripts ran (seeds_spec R4.3): snn_gesture.py 2048-512-11; scnn_gesture.py's F.dropout in the
 # step loop (active at test time, dropped spikes gate the reset); convRNN/convLstm_gesture.py: last step -> fc1 ->
 # fc2, no dropout. The ConvGRU rows keep the recurrent head of the "rate-coding inspired" GRU script.
+# Surrogate width = 2 x the scripts' `lens` (rectangle of height 1/width): lens 0.25 in snn_gesture.py and
+# nmnist_snn.py (FC), 0.5 in scnn_gesture.py (CNN; the "full version" text says a = 0.5, lens = a/2 = 0.25 instead).
+HE_SURROGATE_WIDTH = {"snn_mlp": 0.5, "snn_cnn": 1.0}
+# batch sizes of the scripts: snn_gesture.py / lstm_gesture.py 72, rnn_gesture.py 36 (no GRU script: as LSTM);
+# conv rows: the "full version" 36 (the public scnn / convLstm / convRNN scripts use 24 / 20 / 10)
+HE_BATCH = {"rnn_mlp": 36}
 HE_PAPER_OPTIONS = {"snn_mlp": {"hidden": [512]}, "snn_cnn": {"dropout_mode": "original"},
                     "convrnn_cnn": {"head": "fc", "readout": "last", "dropout": 0.0},
                     "convlstm_cnn": {"head": "fc", "readout": "last", "dropout": 0.0}}
@@ -219,6 +225,9 @@ HE_PAPER_NOTES = {"snn_mlp": "; 2048-512-11 as snn_gesture.py",
                   "convrnn_cnn": "; head as convRNN_gesture.py: last step -> fc1 -> fc2, no dropout",
                   "convlstm_cnn": "; head as convLstm_gesture.py: last step -> fc1 -> fc2, no dropout",
                   "convgru_cnn": "; recurrent head of the 'rate-coding inspired' GRU script"}
+HE_WIDTH_NOTES = {"snn_mlp": "; surrogate lens 0.25 (width 0.5) as snn_gesture.py",
+                  "snn_cnn": "; surrogate lens 0.5 (width 1.0) as scnn_gesture.py (the full-version text: 0.25)",
+                  "rnn_mlp": "; batch 36 as rnn_gesture.py"}
 
 
 def he_configs() -> dict[str, dict]:
@@ -232,6 +241,8 @@ def he_configs() -> dict[str, dict]:
         suffix = "_last" if readout == "last" else ""
         mini_model = dict(HE_MINI_CNN if cnn else HE_MINI_FC)
         opts = merge(opts, HE_PAPER_OPTIONS.get(model, {}))
+        if model in HE_SURROGATE_WIDTH:
+            opts = merge(opts, {"surrogate_width": HE_SURROGATE_WIDTH[model]})
         mini_model = merge(mini_model, HE_MINI_OPTIONS.get(model, {}))
         readout = opts.get("readout", readout)
         run_mini = dt in ((1, 5, 10, 15, 20, 25) if not cnn else (25,))
@@ -239,10 +250,12 @@ def he_configs() -> dict[str, dict]:
             "paper": {"table": HE_TABLE, "row": f"{model} ({readout} read-out), dt {dt} ms, DVS Gesture",
                       "metric": "acc_A", "value": None, "dataset": "dvs_gesture", "data_dir": "DvsGesture",
                       "notes": "T 60 frames of dt ms (event counts), 128x128 down-sampled to 32x32 (MP4); "
-                               "best = max test accuracy" + HE_PAPER_NOTES.get(model, "")},
+                               "best = max test accuracy" + HE_PAPER_NOTES.get(model, "")
+                               + HE_WIDTH_NOTES.get(model, "") + "; windows start at the first event (DCLL's loader "
+                               "starts training windows at random: data option random_start)"},
             "data": {"name": "dvs_gesture", "T": 60, "options": {"dt_ms": dt, "ds": 4}},
             "model": {"name": f"he2020_{model}", "options": opts},
-            "train": {"batch_size": 36 if cnn else 72, "eval_batch_size": 36},
+            "train": {"batch_size": HE_BATCH.get(model, 36 if cnn else 72), "eval_batch_size": 36},
             "mini": merge({"data": {"name": "n_digits", "T": 12, "options": {"dt_ms": dt, "ds": 1}},
                            "model": {"options": merge(mini_model, {"num_classes": 10})}}, HE_MINI_TRAIN,
                           {"train": {"epochs": 6}} if model == "snn_cnn" else {})
@@ -258,7 +271,7 @@ def he_configs() -> dict[str, dict]:
             "data": {"name": "nmnist", "T": 15, "options": {"dt_ms": 5}},
             "model": {"name": f"he2020_{model}", "options": merge(
                 {"in_features": 2312, "num_classes": 10, "hidden": [512, 512] if recurrent else [512]},
-                {"readout": "rate"} if recurrent else {})},
+                {"readout": "rate"} if recurrent else {"surrogate_width": 0.5})},
             "schedule": {"name": "multistep", "milestones": [40, 80], "gamma": 0.1},
             "train": {"batch_size": 40, "drop_last": True},
             "mini": merge({"data": {"name": "n_digits", "T": 15, "options": {"dt_ms": 5}},

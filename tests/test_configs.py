@@ -112,3 +112,24 @@ def test_asa_rows_follow_final_sh() -> None:
         net = create_model(action.model.name, **action.model.options)
     fc1 = [m for m in net.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 512][0]
     assert fc1.in_features == 128 * 80 // 2 ** 2 == 2560
+
+
+def test_he2020_rows_follow_their_scripts() -> None:
+    """lens 0.25 (snn_gesture.py, nmnist_snn.py) / 0.5 (scnn_gesture.py) -> rectangle width 2 lens; batch 36 in
+    rnn_gesture.py, 72 in snn_gesture.py / lstm_gesture.py. The width is checked on the built neuron against
+    the scripts' ActFun.backward: grad = (|u - 0.3| < lens) / (2 lens)."""
+    from spikeflow import neurons
+
+    for name, lens, batch in (("gesture_snn_mlp_25ms", 0.25, 72), ("gesture_snn_cnn_10ms", 0.5, 36),
+                              ("nmnist_snn_mlp", 0.25, 40)):
+        cfg = config_from_dict(load_experiment(ROOT / "he2020" / f"{name}.yaml").config)
+        assert cfg.model.options["surrogate_width"] == 2 * lens and cfg.train.batch_size == batch
+        net = create_model(cfg.model.name, **cfg.model.options)
+        lif = next(m for m in net.modules() if isinstance(m, neurons.DecayLIF))
+        u = torch.linspace(-0.6, 1.2, 37).view(1, 1, -1).requires_grad_(True)
+        lif(u).sum().backward()
+        want = ((u.detach() - 0.3).abs() < lens).float() / (2 * lens)
+        assert torch.allclose(u.grad, want), name
+    batches = {m: config_from_dict(load_experiment(ROOT / "he2020" / f"gesture_{m}_25ms.yaml").config).train.batch_size
+               for m in ("rnn_mlp", "lstm_mlp", "snn_mlp")}
+    assert batches == {"rnn_mlp": 36, "lstm_mlp": 72, "snn_mlp": 72}

@@ -241,6 +241,7 @@ def event_kwargs(sensor_size: SensorSize, split: str, options: dict[str, Any], *
     transform = build_transform(split, SensorSize(*sensor_size), spec,
                                 transform=options.pop("transform", None),
                                 rcs=bool(options.pop("rcs", False)),
+                                random_start=bool(options.pop("random_start", False)),
                                 event_drop=bool(options.pop("event_drop", False)))
     clips = options.pop("clips", None)
     clips = int(clips) if clips and int(clips) > 0 else None

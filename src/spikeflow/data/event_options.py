@@ -10,8 +10,10 @@ Frame options (flat keys, as in configs: ``data.T``, ``data.split_by``...):
   ``split_by="window"`` unless set), ``start_us``, ``ds``, ``merge_polarity``.
 
 Augmentation (training split only): ``rcs=True`` (ASA random consecutive slice of
-``T * window_us``), ``event_drop=True`` (ASA EventDrop); any ``transform(events, rng)`` applies
-to every split. ``clips=K`` returns ``[K, T, P, H, W]`` per sample (ASA multi-clip test windows of
+``T * window_us``), ``random_start=True`` (DCLL's training windows as He et al. 2020 used them:
+``T * window_us`` from a start uniform in ``[t_first, t_last - 2 T window_us)``; without it windows
+start at the first event), ``event_drop=True`` (ASA EventDrop); any ``transform(events, rng)``
+applies to every split. ``clips=K`` returns ``[K, T, P, H, W]`` per sample (ASA multi-clip test windows of
 ``clip_length_us``, default ``T * window_us``).
 """
 from __future__ import annotations
@@ -86,9 +88,19 @@ def pop_frame_spec(options: dict[str, Any], default_T: int) -> FrameSpec | None:
 
 
 def build_transform(split: str, sensor: SensorSize, spec: FrameSpec | None, *,
-                    transform: Any = None, rcs: bool = False, event_drop: bool = False) -> Any:
-    """The events transform of a split: ASA's RCS / EventDrop (train only), then ``transform``."""
+                    transform: Any = None, rcs: bool = False, event_drop: bool = False,
+                    random_start: bool = False) -> Any:
+    """The events transform of a split: ASA's RCS or DCLL's random start, ASA's EventDrop (train
+    only), then ``transform``."""
     steps = []
+    if rcs and random_start:
+        raise ValueError("rcs=True and random_start=True are two training crops; choose one")
+    if split == "train" and random_start:
+        if spec is None or spec.split_by != "window":
+            raise ValueError("random_start=True needs window frames (window_us or dt_ms): the window is "
+                             "T * window_us long")
+        length = spec.n_frames * spec.window_us
+        steps.append(T.RandomWindowStart(length, 2 * length))
     if split == "train" and rcs:
         if spec is None or spec.split_by != "window":
             raise ValueError("rcs=True needs window frames (window_us or dt_ms): the slice is "

@@ -77,6 +77,18 @@ class RandomConsecutiveSlice:
 
 
 @dataclass(frozen=True)
+class RandomWindowStart:
+    """DCLL / He et al. 2020 training window: ``length_us`` from a random start in
+    ``[t_first, t_last - pad_us)`` (:func:`~spikeflow.events.functional.temporal.random_window_start`)."""
+
+    length_us: int
+    pad_us: int
+
+    def __call__(self, events, rng=None):
+        return temporal.random_window_start(events, self.length_us, self.pad_us, _need(rng, self))
+
+
+@dataclass(frozen=True)
 class MultiClip:
     """ASA's test protocol: ``n_clips`` windows of ``length_us`` -> a list of event arrays."""
 
@@ -206,6 +218,6 @@ class ToFrames:
         return frames_from_spec(events, sensor, self.spec)
 
 
-__all__ = ["Compose", "TimeWindow", "RandomConsecutiveSlice", "MultiClip", "TimeJitter",
+__all__ = ["Compose", "TimeWindow", "RandomConsecutiveSlice", "RandomWindowStart", "MultiClip", "TimeJitter",
            "EventDrop", "DropByTime", "DropByArea", "RandomDrop", "SpatialJitter", "RandomCrop",
            "RandomFlipLR", "Denoise", "ToFrames", "out_sensor"]

@@ -34,6 +34,24 @@ def random_consecutive_slice(events: np.ndarray, length_us: int, rng: np.random.
     return time_window(events, start, start + length_us)
 
 
+def random_window_start(events: np.ndarray, length_us: int, pad_us: int, rng: np.random.Generator
+                        ) -> np.ndarray:
+    """DCLL's training window (the DVS Gesture loader of He et al. 2020, ``compute_start_time``):
+    ``[s, s + length_us)`` with ``s`` uniform over the integers ``[t_first, t_last - pad_us)``
+    (numpy ``randint``: end excluded; DCLL pads by ``2 T dt`` for a ``T dt`` window). A recording
+    with ``t_last - pad_us <= t_first`` starts at ``t_first`` (DCLL would fail there). DCLL draws
+    between the label's start/end times; here the first/last event stand in for them.
+    """
+    if length_us < 1 or pad_us < 0:
+        raise ValueError(f"need length_us >= 1 and pad_us >= 0, got {length_us}, {pad_us}")
+    if len(events) == 0:
+        return events.copy()
+    events = sort_events(events)
+    t0, t1 = int(events["t"][0]), int(events["t"][-1])
+    start = int(rng.integers(t0, t1 - pad_us)) if t1 - pad_us > t0 else t0
+    return time_window(events, start, start + length_us)
+
+
 def clip_windows(t_first: int, t_last: int, n_clips: int, length_us: int) -> np.ndarray:
     """ASA's test clips: ``[n_clips, 2]`` absolute ``(start, end)`` windows of ``length_us``.
 
