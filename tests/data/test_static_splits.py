@@ -70,3 +70,10 @@ def test_subset():
     assert len(sub) == 2 and sub[0] == (30, 8) and sub.targets.tolist() == [8, 6] and sub.classes == ["a"]
     with pytest.raises(IndexError):
         SubsetDataset(_DS(), [4])
+
+
+def test_random_split_matches_snn_iir_gesture_split():
+    # snn-iir: random_split(train, [928, 128], generator=Generator().manual_seed(42)) of 1056 samples
+    s = random_split_indices(1056, 128, seed=42)
+    a, b = torch.utils.data.random_split(range(1056), [928, 128], generator=torch.Generator().manual_seed(42))
+    assert s.indices("train").tolist() == list(a.indices) and s.indices("val").tolist() == list(b.indices)
