@@ -33,5 +33,7 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 from spikeflow.models._common import ModelCard, model_card  # noqa: E402 (paper metadata per model)
+from spikeflow.models.peer_weights import load_peer_weights  # noqa: E402 (peers' checkpoints)
 
-__all__ = ["MODELS", "register_model", "create_model", "list_models", "ModelCard", "model_card"]
+__all__ = ["MODELS", "register_model", "create_model", "list_models", "ModelCard", "model_card",
+           "load_peer_weights"]
