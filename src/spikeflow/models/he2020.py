@@ -25,7 +25,17 @@ neuron model differs:
     (ConvLSTM: 11,399,691 parameters).
 
 SNN neuron (R4.2): ``u[t] = 0.3 u[t-1] (1 - s[t-1]) + W x[t] + b``, ``s = u > 0.3`` (strict), rectangle
-surrogate of half-width ``lens = 0.25`` (``width = 0.5``, height 2); reset not detached.
+surrogate of half-width ``lens`` (``surrogate_width = 2 lens``, height ``1 / (2 lens)``); reset not
+detached. The public scripts disagree on ``lens``: 0.25 in the FC scripts (``snn_gesture.py``,
+``nmnist_snn.py``; default ``surrogate_width=0.5``), 0.5 in ``scnn_gesture.py`` (the CNN; the
+"full version" text says ``a = 0.5, lens = a/2 = 0.25``). The paper configs follow the script of
+their row: ``surrogate_width`` 0.5 for the MLP rows, 1.0 for the SNN-CNN rows.
+
+Choices the seeds do not settle (paper configs): frames of ``dt`` start at the first event of a
+sample (test and training); the authors' DCLL loader starts each *training* window at random in
+``[t_begin, t_end - 2 T dt)`` (data option ``random_start=True``) and each test window at the
+label's start. The complexity comparison counts event-driven ACs for SNNs and dense MACs for the
+recurrent models (docs/metrics.md); the paper's formulas are not available.
 
 Read-outs of the recurrent models: ``readout="rate"`` (the paper's "rate-coding inspired" loss):
 a ``Linear`` on every step, the loss averages over ``T``; ``readout="last"`` (mainstream): the
@@ -397,19 +407,24 @@ _GESTURE_FC = dict(paper="he2020", dataset="dvs_gesture", input=(2, 32, 32), cla
 _GESTURE_CNN = dict(paper="he2020", dataset="dvs_gesture", input=(2, 32, 32), classes=11, T=60,
                     source="seeds_spec R4.3 (scnn_gesture.py, GRU 'rate-coding inspired' script); "
                            "2,322,891 parameters printed by the SNN script")
-_NOTE = "paper accuracy tables unavailable (seeds_spec R4.4): no reported numbers"
+_NOTE = ("paper accuracy tables unavailable (seeds_spec R4.4): no reported numbers; frames start at the first event "
+         "(DCLL's random training windows: data option random_start); ops = ACs (SNN) vs dense MACs (RNNs), "
+         "spikeflow's rule")
+_WIDTH = ("; surrogate lens: 0.25 in the FC scripts, 0.5 in scnn_gesture.py, 0.25 in the full-version text "
+          "(surrogate_width = 2 lens; paper configs: {})")
 _FC_HEAD = ("; paper configs: head='fc', readout='last', dropout 0 (the public script: last step -> fc1 -> fc2, "
             "{}); spikeflow's default head='recurrent' (2-layer recurrent 256 + Linear, {})")
 register_cards({
     "he2020_snn_mlp": ModelCard(**_GESTURE_FC, notes=_NOTE + "; 2048-512-11 as snn_gesture.py (1,054,731 parameters; "
                                 "paper's and default); hidden=(512, 512) is spikeflow's former 2-hidden-layer "
-                                "variant (1,317,387)"),
+                                "variant (1,317,387)" + _WIDTH.format("0.5, snn_gesture.py")),
     "he2020_rnn_mlp": ModelCard(**_GESTURE_FC, notes=_NOTE),
     "he2020_lstm_mlp": ModelCard(**_GESTURE_FC, notes=_NOTE),
     "he2020_gru_mlp": ModelCard(**_GESTURE_FC, notes=_NOTE + "; GRU added for completeness"),
     "he2020_snn_cnn": ModelCard(**_GESTURE_CNN, notes=_NOTE + "; paper configs: dropout_mode='original' (per-step "
                                 "F.dropout, active in evaluation, dropped spikes gate the reset; scnn_gesture.py); "
-                                "spikeflow's default 'standard' (nn.Dropout, training only)"),
+                                "spikeflow's default 'standard' (nn.Dropout, training only)"
+                                + _WIDTH.format("1.0, scnn_gesture.py; the model default stays 0.5")),
     "he2020_convrnn_cnn": ModelCard(**_GESTURE_CNN, notes=_NOTE + _FC_HEAD.format(
         "convRNN_gesture.py, 2,654,667 parameters", "2,852,043")),
     "he2020_convlstm_cnn": ModelCard(**_GESTURE_CNN, notes=_NOTE + _FC_HEAD.format(
