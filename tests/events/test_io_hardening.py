@@ -250,13 +250,23 @@ def _method(data, method):  # unknown compression method in both local and centr
     return bytes(out)
 
 
+def _encrypted(data):  # the "encrypted" flag bit set in every header: RuntimeError in zipfile
+    out = bytearray(data)
+    for sig, off in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = out.find(sig)
+        while at >= 0:
+            out[at + off] |= 1
+            at = out.find(sig, at + 4)
+    return bytes(out)
+
+
 def _npy_header_garbage(data):  # an unterminated string in the first member's .npy header
     return data.replace(b"'descr': '", b"'descr': \"", 1)
 
 
 @pytest.mark.parametrize("mutate,raised_before", [
     (_corrupt_deflate, "zlib.error"), (lambda d: d[:-30], "BadZipFile"),
-    (lambda d: _method(d, 99), "NotImplementedError"),
+    (lambda d: _method(d, 99), "NotImplementedError"), (_encrypted, "RuntimeError"),
     (_npy_header_garbage, "tokenize.TokenError / SyntaxError"),
 ])
 def test_corrupt_npz_raises_event_format_error(tmp_path, mutate, raised_before):

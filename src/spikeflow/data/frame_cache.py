@@ -184,7 +184,12 @@ class FrameCache:
 
     def save(self, path: Path, arrays: Mapping[str, np.ndarray]) -> bool:
         """Write an entry (:func:`atomic_savez`); False, after one warning, when the folder
-        cannot be written."""
+        cannot be written. Arrays of another shape than ``shapes`` are a bug of the builder and
+        raise ``ValueError`` (they would otherwise be rebuilt on every load)."""
+        for name, shape in (self.shapes or {}).items():
+            if name in arrays and tuple(np.shape(arrays[name])) != tuple(shape):
+                raise ValueError(f"{self.directory}: built {name!r} of shape "
+                                 f"{np.shape(arrays[name])}, expected {tuple(shape)}")
         if not self.writable():
             return False
         try:

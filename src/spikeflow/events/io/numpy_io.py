@@ -60,8 +60,9 @@ def from_columns(array: np.ndarray, columns: str, what: object = "array") -> np.
 
 
 # Errors numpy / zipfile / zlib raise on malformed bytes (numpy parses the .npy header with
-# tokenize + ast; zipfile raises NotImplementedError for unknown compression methods).
-_DECODE_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, SyntaxError,
+# tokenize + ast; zipfile raises NotImplementedError for unknown compression methods and
+# RuntimeError for members flagged as encrypted).
+_DECODE_ERRORS = (ValueError, OSError, EOFError, KeyError, TypeError, SyntaxError, RuntimeError,
                   UnicodeDecodeError, OverflowError, RecursionError, NotImplementedError,
                   struct.error, zlib.error, zipfile.BadZipFile, tokenize.TokenError)
 MAX_DEFLATE_RATIO = 1100
