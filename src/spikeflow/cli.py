@@ -26,6 +26,7 @@ examples:
   spikeflow export runs/n_digits-plif_ndigits-20260101-120000 --format nir   # NIR graph
   spikeflow data list
   spikeflow bench
+  spikeflow summary configs/plif/nmnist.yaml --noise    # layer table: shapes, params, ops, energy
 """
 
 #: errors shown as one line instead of a traceback (exit code 2 for ValueError/TypeError: bad
