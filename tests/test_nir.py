@@ -345,6 +345,26 @@ def test_snntorch_both_ways() -> None:
         assert torch.equal(out, sfnet(x)) and 0 < float(out.mean()) < 1
 
 
+def test_snntorch_synaptic_loads() -> None:
+    """snnTorch Synaptic (syn = alpha syn + x; mem = beta mem + syn) is written as CubaLIF and loads as
+    LowPassSynapse(a=alpha) (a Scale in front where w_in dt/tau_syn != 1), then DecayLIF(decay=beta)."""
+    snn = pytest.importorskip("snntorch")
+    from snntorch.export_nir import export_to_nir
+
+    x = torch.rand(16, 3, 5, generator=torch.Generator().manual_seed(1)) * 0.4
+    syn = snn.Synaptic(alpha=torch.full((4,), 0.6), beta=torch.full((4,), 0.8),
+                       threshold=torch.full((4,), 0.7), reset_mechanism="zero", reset_delay=False,
+                       init_hidden=True)
+    net = nn.Sequential(_drive(5, 4, 9), syn)
+    graph = export_to_nir(net, torch.rand(5))
+    syn.reset_mem()
+    with torch.no_grad():
+        ref = torch.stack([net(xt) for xt in x])
+    mine = load(graph, dt=1e-4)
+    assert [type(m).__name__ for m in mine] == ["SeqToBatch", "LowPassSynapse", "DecayLIF"]
+    assert torch.equal(mine(x), ref) and 0 < float(ref.mean()) < 1
+
+
 def test_norse_both_ways() -> None:
     """Norse LIFBoxCell: v += dt tau_mem_inv (v_leak - v + i), spike on v > v_th, reset to v_reset:
     spikeflow's LIF(decay_input=True, compare=">") with tau = 1/(dt tau_mem_inv) steps. Norse 1.1.0

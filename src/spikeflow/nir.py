@@ -64,11 +64,14 @@ import math
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # pragma: no cover (imported lazily: importing spikeflow.nir needs no nir)
+    import nir
 
 __all__ = ["export", "load", "NIRExportError", "NIRImportError", "Threshold", "Scale", "SumPool2d"]
 
@@ -436,7 +439,7 @@ def _maxpool_node(leaf: _Leaf, spikes: bool) -> Any:
                          metadata={"spikeflow_type": "MaxPool2d"})
 
 
-def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.NIRGraph":  # noqa: F821
+def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.NIRGraph":
     """The NIR graph of ``model`` (a chain of spikeflow layers), checked on ``sample_input``.
 
     Args:
@@ -694,9 +697,19 @@ def _snap_decays(tau: np.ndarray, dt: float) -> np.ndarray:
     return a
 
 
-def _load_low_pass(name: str, node: Any, dt: float, shape: tuple) -> list[nn.Module]:
+def _low_pass(a: np.ndarray) -> Any:
+    """A LowPassSynapse with coefficients ``a`` (its informational ``tau`` from ``a`` when uniform)."""
     from spikeflow.layers import LowPassSynapse
 
+    syn = LowPassSynapse(tuple(a.shape) or (1,))
+    with torch.no_grad():
+        syn.a.copy_(_t(a).reshape(syn.a.shape))
+    first = float(a.reshape(-1)[0])
+    syn.tau = -1.0 / math.log(first) if np.all(a == first) and 0.0 < first < 1.0 else float("nan")
+    return syn
+
+
+def _load_low_pass(name: str, node: Any, dt: float, shape: tuple) -> list[nn.Module]:
     tau = np.asarray(node.tau, dtype=np.float64)
     r = np.asarray(node.r, dtype=np.float64)
     if np.any(np.asarray(node.v_leak) != 0):
@@ -705,9 +718,7 @@ def _load_low_pass(name: str, node: Any, dt: float, shape: tuple) -> list[nn.Mod
         raise NIRImportError(f"NIR node {name!r} (LI): tau shorter than dt = {dt}; pass the graph's dt")
     a = _snap_decays(tau, dt)
     gain = r * dt / tau
-    syn = LowPassSynapse(tuple(tau.shape), trainable=True)
-    with torch.no_grad():
-        syn.a.copy_(_t(a))
+    syn = _low_pass(a)
     if np.allclose(gain, 1.0, rtol=1e-6, atol=0):
         return [syn]
     return [Scale(_t(gain)), syn]
@@ -728,6 +739,28 @@ def _load_dual_exp(name: str, node: Any, dt: float) -> list[nn.Module]:
         syn.a2.copy_(_t(-(p * q)))
         syn.b1.copy_(_t(b1))
     return [syn]
+
+
+def _load_cuba_lif(name: str, node: Any, dt: float, default_compare: str) -> list[nn.Module]:
+    """A peer's CubaLIF as a low-pass current followed by a neuron (current updated first)::
+
+        I <- (1 - dt/tau_syn) I + (dt/tau_syn) w_in x       LowPassSynapse (after a Scale if the gain != 1)
+        v <- v + (dt/tau_mem) (v_leak - v + r I)            the neuron of LIF(tau_mem, r, v_leak, ...)
+    """
+    import nir
+
+    tau_syn = np.asarray(node.tau_syn, np.float64)
+    if np.any(tau_syn < dt):
+        raise NIRImportError(f"NIR node {name!r} (CubaLIF): tau_syn shorter than dt = {dt}; pass the graph's dt")
+    syn = _low_pass(_snap_decays(tau_syn, dt))
+    gain = np.asarray(node.w_in, np.float64) * dt / tau_syn
+    front = [] if np.allclose(gain, 1.0, rtol=1e-6, atol=0) else [Scale(_t(gain))]
+    lif = nir.LIF(tau=np.asarray(node.tau_mem), r=np.asarray(node.r), v_leak=np.asarray(node.v_leak),
+                  v_threshold=np.asarray(node.v_threshold), v_reset=np.asarray(node.v_reset),
+                  metadata=dict(getattr(node, "metadata", {}) or {}))
+    if not tau_syn.shape:  # 0-d parameters: one value for the whole layer (any input shape)
+        raise NIRImportError(f"NIR node {name!r} (CubaLIF): needs per-element parameters (got 0-d arrays)")
+    return front + [syn] + _load_lif(name, lif, dt, default_compare)
 
 
 def _load_iir(name: str, graph: Any, dt: float, default_compare: str) -> list[nn.Module]:
@@ -806,6 +839,8 @@ def _load_node(name: str, node: Any, dt: float, shape: Optional[tuple], compare:
         return [syn] if np.all(gain == 1.0) else [Scale(_t(gain)), syn]
     if isinstance(node, nir.CubaLI):
         return _load_dual_exp(name, node, dt)
+    if isinstance(node, nir.CubaLIF):
+        return _load_cuba_lif(name, node, dt, compare)
     if isinstance(node, (nir.Affine, nir.Linear)):
         w = np.asarray(node.weight)
         if w.ndim != 2:
@@ -860,10 +895,10 @@ def _load_node(name: str, node: Any, dt: float, shape: Optional[tuple], compare:
         return [SeqToBatch(nn.Flatten(start, end))]
     raise NIRImportError(f"NIR node {name!r}: {type(node).__name__} is not supported by spikeflow.nir.load "
                          "(supported: Affine, Linear, Conv2d, AvgPool2d, SumPool2d, Flatten, Scale, Threshold, "
-                         "LIF, IF, LI, I, CubaLI and the IIR-neuron subgraph)")
+                         "LIF, IF, LI, I, CubaLI, CubaLIF and the IIR-neuron subgraph)")
 
 
-def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None,  # noqa: F821
+def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None,
          compare: str = ">") -> nn.Sequential:
     """A spikeflow module running the NIR ``graph`` on ``[T, B, ...]`` inputs.
 
@@ -902,7 +937,7 @@ def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None, 
         parts = _load_node(name, node, dt, shape, compare)
         key = name.replace(".", "_")
         for i, part in enumerate(parts):
-            modules[key if i == len(parts) - 1 else f"{key}_scale"] = part
+            modules[key if i == len(parts) - 1 else f"{key}_{type(part).__name__.lower()}"] = part
         out = getattr(node, "output_type", None)
         out_shape = out.get("output") if isinstance(out, dict) else None
         shape = (tuple(int(d) for d in np.asarray(out_shape).reshape(-1))
