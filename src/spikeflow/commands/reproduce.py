@@ -25,7 +25,7 @@ def register(subparsers) -> None:
                    "--scale full uses the papers' recipes. Datasets that are absent give the row\n"
                    "'data not found at ...'. --data-root DIR looks for each dataset in DIR/<folder>\n"
                    "(MNIST, FashionMNIST, CIFAR10, NMNIST, CIFAR10DVS, DvsGesture, DVS128Gait/day,\n"
-                   "DVS128Gait/night, DailyAction-DVS).",
+                   "DVS128Gait/night, DailyAction-DVS, HARDVS).",
                    EXAMPLES)
     p.add_argument("paper", nargs="?", metavar="PAPER", help="configs/<PAPER>/ folder name")
     p.add_argument("--scale", choices=("mini", "full"), default="mini", help="mini (default) or full")
