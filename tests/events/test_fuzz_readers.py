@@ -105,7 +105,7 @@ def assert_valid_events(ev: np.ndarray) -> None:
 
 def fuzz(tmp_path: Path, name: str, data: bytes, read_fn: Callable[[Path], object],
          errors: tuple[type[BaseException], ...], check: Callable[[bytes, object, tuple], None],
-         seed: int, header: int = 64, n: int = N_MUTATIONS,
+         seed: int, header: int = 64, n: int = 300,
          on_error: Callable[[bytes], None] | None = None) -> dict[str, int]:
     """Run ``n`` mutations of ``data`` through ``read_fn``; ``check(mutated, result, info)``
     judges a successful read, ``on_error(mutated)`` a documented error. The traced peak memory

@@ -9,7 +9,8 @@ DAVIS346 address with y = 140..143), so without the end line the AEDAT 2.0 heade
 * the run of lines that start with ``#``, hold only text (printable ASCII, tab, bytes >= 0x80)
   and end with ``\n`` (at most :data:`MAX_LINE_BYTES` each);
 * cut back to the last such line after which the rest of the file is a whole number of 8-byte
-  records, when the whole run leaves a partial record (a binary "line" swallowed by the run).
+  records, when the whole run leaves a partial record (a binary "line" swallowed by the run);
+  the ``#!AER-DAT`` version line always stays header.
 
 Files with the end line are always split exactly. Without it, data starting with a ``#`` text
 "line" whose length is a multiple of 8 bytes is still taken for header (not decidable from
@@ -55,7 +56,8 @@ def split_aedat2_header(prefix: bytes, path: str | os.PathLike | Path, file_size
         ends.append(pos)
         if _is_end_line(line):
             return lines, pos
-    for k in range(len(ends) - 1, -1, -1):
+    keep_first = int(bool(lines) and lines[0].startswith("#!AER-DAT"))  # never data
+    for k in range(len(ends) - 1, keep_first - 1, -1):
         if (file_size - ends[k]) % record_bytes == 0:
             return lines[:k], ends[k]
     return lines, pos
