@@ -8,7 +8,7 @@ import torch
 
 from spikeflow.data import create_dataset
 from spikeflow.data.event_options import MissingDataError
-from spikeflow.data.har_dvs import frame_indices
+from spikeflow.data.har_dvs import consecutive_indices, frame_indices
 
 PNG = pytest.importorskip("PIL.Image")  # Pillow comes with matplotlib (a dependency)
 
@@ -117,7 +117,7 @@ def test_image_frames_round_trip(tmp_path):
     root = tmp_path / "HARDVS"
     written = _image_folder(root, np.random.default_rng(2))
     assert frame_indices(5, 3).tolist() == [0, 2, 4] and frame_indices(2, 4).tolist() == [0, 0, 1, 1]
-    ds = create_dataset("har_dvs", root, "train", format="frames", T=3)
+    ds = create_dataset("har_dvs", root, "train", format="frames", T=3, sampling="uniform")
     x, y = ds[1]
     assert y == 299 and x.shape == (3, 3, 4, 6)
     want = written["action_300/dvSave-b"][[0, 2, 4]].transpose(0, 3, 1, 2) / 255.0
@@ -133,3 +133,36 @@ def test_image_frames_round_trip(tmp_path):
         f.unlink()
     with pytest.raises(MissingDataError, match="no .png"):
         create_dataset("har_dvs", root, "val", format="frames")[0]
+
+
+def _sample_frames(n: int, clip_len: int, test_mode: bool, draw) -> list[int]:
+    """mmaction2 SampleFrames(clip_len, frame_interval=1, num_clips=1), transcribed: train offset =
+    randint(n - clip_len + 1) if that is > 0 else 0; test offset = int((n - clip_len + 1) / 2) if
+    n > clip_len - 1 else 0; indices offset + 0..clip_len-1, looped modulo n."""
+    if test_mode:
+        offset = int((n - clip_len + 1) / 2.0) if n > clip_len - 1 else 0
+    else:
+        avg = n - clip_len + 1
+        offset = draw(avg) if avg > 0 else 0
+    return [(offset + k) % n for k in range(clip_len)]
+
+
+def test_consecutive_sampling_is_the_authors_sample_frames(tmp_path):
+    for n, T in ((5, 3), (9, 8), (8, 8), (5, 7), (1, 4)):
+        assert consecutive_indices(n, T, False).tolist() == _sample_frames(n, T, True, None)
+        for seed in range(5):
+            got = consecutive_indices(n, T, True, np.random.default_rng(seed))
+            want = _sample_frames(n, T, False, lambda hi: int(np.random.default_rng(seed).integers(0, hi)))
+            assert got.tolist() == want
+    root = tmp_path / "HARDVS"
+    written = _image_folder(root, np.random.default_rng(3))
+    val = create_dataset("har_dvs", root, "val", format="frames", T=3)
+    want = written["action_002/dvSave-d"][[1, 2, 3]].transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_allclose(val[0][0].numpy(), want, rtol=0, atol=1e-7)
+    train = create_dataset("har_dvs", root, "train", format="frames", T=3, seed=7)
+    train.set_epoch(2)
+    start = int(np.random.default_rng([7, 2, 0]).integers(0, 3))
+    want = written["action_001/dvSave-2021_10_15_19_18_02"][start:start + 3].transpose(0, 3, 1, 2) / 255.0
+    np.testing.assert_allclose(train[0][0].numpy(), want, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="sampling"):
+        create_dataset("har_dvs", root, "train", format="frames", sampling="random")

@@ -22,10 +22,14 @@ The authors publish the recordings in two forms; both are read from a user folde
 
       <root>/action_XXX/<sample>/*.png      (or .jpg), sorted by file name
 
-  An item takes ``T`` of a recording's ``n`` images at indices ``floor((i + 0.5) n / T)``,
-  ``i = 0..T-1`` (evenly spaced centres; images repeat when ``n < T``) -> float32
-  ``[T, C, H, W]`` in [0, 1], ``C = 3`` (``channels="rgb"``) or 1 (``"gray"``), optionally resized
-  to ``size = (H, W)`` (bilinear). Reading needs Pillow (installed with matplotlib).
+  An item is ``T`` of a recording's ``n`` images -> float32 ``[T, C, H, W]`` in [0, 1], ``C = 3``
+  (``channels="rgb"``) or 1 (``"gray"``), optionally resized to ``size = (H, W)`` (bilinear).
+  ``sampling="consecutive"`` (default) is the dataset authors' recipe (their ESTF config:
+  mmaction2 ``SampleFrames(clip_len=T, frame_interval=1, num_clips=1)``): ``T`` consecutive images
+  from a start drawn uniformly in ``[0, n - T]`` for training, from ``int((n - T + 1) / 2)`` for
+  val/test, indices taken modulo ``n`` when ``n < T``. ``sampling="uniform"``: indices
+  ``floor((i + 0.5) n / T)`` (evenly spaced over the whole recording, every split). Reading needs
+  Pillow (installed with matplotlib).
 
 Missing files are reported with the expected layout at construction (``check_files=True``); a file
 that cannot be decoded raises ``ValueError`` naming it.
@@ -129,6 +133,23 @@ def frame_indices(n: int, T: int) -> np.ndarray:
     return np.floor((np.arange(T) + 0.5) * n / T).astype(np.int64)
 
 
+def consecutive_indices(n: int, T: int, train: bool, rng: np.random.Generator | None = None) -> np.ndarray:
+    """mmaction2 ``SampleFrames(clip_len=T, frame_interval=1, num_clips=1)`` on ``n`` frames:
+    start ``~ U{0..n-T}`` (train) or ``int((n - T + 1) / 2)`` (test), 0 when ``n < T``; the ``T``
+    indices ``start + 0..T-1`` taken modulo ``n``."""
+    if n < 1 or T < 1:
+        raise ValueError(f"need n >= 1 images and T >= 1, got n={n}, T={T}")
+    if n < T:
+        start = 0
+    elif train:
+        if rng is None:
+            raise ValueError("consecutive_indices(train=True) needs a numpy Generator")
+        start = int(rng.integers(0, n - T + 1))
+    else:
+        start = int((n - T + 1) / 2.0)
+    return (start + np.arange(T)) % n
+
+
 def read_image(path: str | os.PathLike, channels: str = "rgb") -> np.ndarray:
     """One event image as uint8 ``[C, H, W]`` (``C`` 3 for ``"rgb"``, 1 for ``"gray"``)."""
     from PIL import Image, UnidentifiedImageError  # noqa: PLC0415 (optional, comes with matplotlib)
@@ -145,9 +166,13 @@ class HARDVSFrames(Dataset):
     """HARDVS event images: item ``(x [T, C, H, W] float32 in [0, 1], label)`` (module doc)."""
 
     def __init__(self, root: str | os.PathLike, split: str = "train", *, T: int = 8, channels: str = "rgb",
-                 size: Sequence[int] | int | None = None, check_files: bool = True) -> None:
+                 size: Sequence[int] | int | None = None, sampling: str = "consecutive", seed: int = 0,
+                 check_files: bool = True) -> None:
         if channels not in ("rgb", "gray"):
             raise ValueError(f"har_dvs: channels must be 'rgb' or 'gray', got {channels!r}")
+        if sampling not in ("consecutive", "uniform"):
+            raise ValueError(f"har_dvs: sampling must be 'consecutive' or 'uniform', got {sampling!r}")
+        self.sampling, self.seed, self._epoch, self._draws = sampling, int(seed), None, 0
         if int(T) < 1:
             raise ValueError(f"har_dvs: T must be >= 1, got {T!r}")
         self.root, self.split, self.T, self.channels = Path(root), split, int(T), channels
@@ -168,9 +193,24 @@ class HARDVSFrames(Dataset):
             raise MissingDataError("har_dvs", [f"{folder}: no {'/'.join(IMAGE_SUFFIXES)} images"], LAYOUT, SOURCE)
         return files
 
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the epoch term of the per-item Generators (reproducible training clips)."""
+        self._epoch = int(epoch)
+
+    def indices(self, i: int, n: int) -> np.ndarray:
+        """The image indices of item ``i`` out of ``n`` images (``sampling``; module doc)."""
+        if self.sampling == "uniform":
+            return frame_indices(n, self.T)
+        if self.split != "train":
+            return consecutive_indices(n, self.T, False)
+        if self._epoch is None:
+            self._draws += 1
+        epoch = self._draws if self._epoch is None else self._epoch
+        return consecutive_indices(n, self.T, True, np.random.default_rng([self.seed, epoch, int(i)]))
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         files = self.images(i)
-        picks = [read_image(files[j], self.channels) for j in frame_indices(len(files), self.T)]
+        picks = [read_image(files[j], self.channels) for j in self.indices(i, len(files))]
         shapes = {p.shape for p in picks}
         if len(shapes) != 1:
             raise ValueError(f"har_dvs: images of {self.samples[i].source} differ in size: {sorted(shapes)}")
@@ -218,4 +258,4 @@ def har_dvs(root: str | os.PathLike | None = None, split: str = "train", format:
 
 
 __all__ = ["HARDVSEvents", "HARDVSFrames", "HarDvsNpzReader", "har_dvs", "read_split_list", "split_entries",
-           "frame_indices", "read_image", "HARDVS_SENSOR", "N_CLASSES"]
+           "frame_indices", "consecutive_indices", "read_image", "HARDVS_SENSOR", "N_CLASSES"]
