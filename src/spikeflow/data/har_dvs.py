@@ -3,14 +3,15 @@ Sensors", AAAI 2024; github.com/Event-AHU/HARDVS): 300 human activities recorded
 (346 x 260). The ASA-SNN paper's last table row (SEW-Res-SNN-18 45.5 -> 47.1 with ASA) uses it; its
 repository holds no HAR-DVS code, so the exact input pipeline of that row is not known.
 
-The authors publish the recordings in two forms; both are read from a user folder ``root``
+The authors publish the recordings in two forms, "Event Images" and "Compact Event file" (their
+README; the raw event files are "to be updated"); both are read from a user folder ``root``
 (``$SPIKEFLOW_HAR_DVS`` or ``$SPIKEFLOW_DATA/HARDVS``), and both use the split lists::
 
     <root>/train_label.txt, <root>/val_label.txt, <root>/test_label.txt
         one sample per non-empty line: "action_XXX/<sample>[ more tokens]"; label = XXX - 1 (0..299)
 
-* ``format="events"`` (default; the MINI-HARDVS event release as SpikingJelly's ``HARDVS`` reads
-  it: one compressed numpy archive per recording)::
+* ``format="events"`` (default; the compact event files as SpikingJelly's ``HARDVS`` reads them,
+  per-class archives ``MINI_HARDVS_files/action_XXX.zip`` unpacked: one numpy archive per recording)::
 
       <root>/action_XXX/<sample>.npz        arrays t (us), x, y, p   (x < 346, y < 260)
 
