@@ -258,6 +258,28 @@ def test_graph_layout() -> None:
     assert model.training is False and export(model.train(), x) is not None and model.training
 
 
+def test_persistent_model_exports_from_rest(tmp_path: Path) -> None:
+    """snn-iir's persistent states: the graph starts from rest; the model keeps its stored state."""
+    model, x = _model("iir_mlp", persistent=True)
+    with torch.no_grad():
+        model(x)                                           # stores a state
+    stored = [m._stored_state for m in model.modules() if getattr(m, "_stored_state", None) is not None]
+    assert stored
+    loaded = _round_trip(export(model, x), tmp_path)
+    after = [m._stored_state for m in model.modules() if getattr(m, "_stored_state", None) is not None]
+    assert len(after) == len(stored) and all(a is b for a, b in zip(after, stored))
+    model.reset_state()
+    assert torch.equal(_spikes(loaded, x)[0], _spikes(model, x)[0])
+
+
+def test_training_options_travel_in_metadata(tmp_path: Path) -> None:
+    net = nn.Sequential(nn.Linear(3, 4), sf.neurons.PLIF(surrogate=sf.surrogate.ATan(alpha=3.0), detach_reset=True),
+                        nn.Linear(4, 2), sf.neurons.DecayLIF(surrogate=sf.surrogate.Sigmoid(alpha=5.0)))
+    loaded = _round_trip(export(net, torch.rand(2, 1, 3)), tmp_path)
+    assert loaded[1].surrogate.config() == net[1].surrogate.config() and loaded[1].detach_reset
+    assert loaded[3].surrogate.config() == net[3].surrogate.config() and not loaded[3].detach_reset
+
+
 def test_he2020_original_dropout_is_random_in_eval() -> None:
     model, x = _model("he2020_snn_cnn", dropout_mode="original")
     with pytest.raises(NIRExportError, match="deterministic"):

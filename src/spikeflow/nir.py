@@ -60,6 +60,7 @@ convolution with scaled weights: the currents agree to float32 rounding (about 1
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections import OrderedDict
@@ -238,8 +239,30 @@ def _walk(module: nn.Module, name: str, folded: bool = False) -> Iterator[_Leaf]
 
 
 # ------------------------------------------------------------------------------------------ export
-def _neuron_meta(kind: str, compare: str, dt: float) -> dict[str, Any]:
-    return {"spikeflow_type": kind, "compare": compare, "dt": float(dt)}
+def _neuron_meta(kind: str, m: nn.Module, dt: float) -> dict[str, Any]:
+    """What NIR's neuron nodes do not hold: spikeflow's class, the firing comparison, and the training
+    options (surrogate as JSON, detach_reset) that :func:`load` gives the rebuilt neuron back."""
+    meta = {"spikeflow_type": kind, "compare": m.compare, "dt": float(dt)}
+    if hasattr(m, "surrogate"):
+        meta["surrogate"] = json.dumps(m.surrogate.config(), sort_keys=True)
+    if hasattr(m, "detach_reset"):
+        meta["detach_reset"] = int(bool(m.detach_reset))
+    return meta
+
+
+def _training_options(node: Any) -> dict[str, Any]:
+    """``surrogate``/``detach_reset`` constructor options from a node's metadata (spikeflow's graphs)."""
+    meta, out = _meta(node), {}
+    if isinstance(meta.get("surrogate"), str):
+        try:
+            conf = json.loads(meta["surrogate"])
+        except ValueError:
+            conf = None
+        if isinstance(conf, dict):
+            out["surrogate"] = conf
+    if "detach_reset" in meta:
+        out["detach_reset"] = bool(meta["detach_reset"])
+    return out
 
 
 def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
@@ -255,7 +278,7 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
         vr, thr = float(m.v_reset), float(m.v_threshold)
         if isinstance(m, neurons.IF):
             return nir.IF(r=_full(shape, 1.0 / dt), v_threshold=_full(shape, thr), v_reset=_full(shape, vr),
-                          metadata=_neuron_meta("IF", m.compare, dt))
+                          metadata=_neuron_meta("IF", m, dt))
         if isinstance(m, neurons.PLIF):
             k = float(torch.sigmoid(m.w.detach()))          # the float32 k the neuron multiplies by
             tau, kind = 1.0 / k, "PLIF"
@@ -264,19 +287,20 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
         r = 1.0 if m.decay_input else tau
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=_full(shape, vr),
                        v_threshold=_full(shape, thr), v_reset=_full(shape, vr),
-                       metadata=_neuron_meta(kind, m.compare, dt))
+                       metadata=_neuron_meta(kind, m, dt))
     if type(m).__name__ == "DropoutResetDecayLIF":   # He2020's original: dropout gates the reset
         if m.p > 0.0 and m.eval_active:
             raise NIRExportError(f"layer {name!r} (DropoutResetDecayLIF, eval_active=True): a random dropout "
                                  "mask gates the reset in evaluation; a NIR graph is deterministic")
-        m = neurons.DecayLIF(decay=m.decay, v_threshold=m.v_threshold, compare=m.compare)  # mask inactive
+        m = neurons.DecayLIF(decay=m.decay, v_threshold=m.v_threshold, compare=m.compare,  # mask inactive
+                             surrogate=m.surrogate)
     if isinstance(m, neurons.DecayLIF):
         if m.decay >= 1.0:
             raise NIRExportError(f"layer {name!r} (DecayLIF): decay = 1 has no NIR time constant")
         tau = 1.0 / (1.0 - m.decay)
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, tau), v_leak=_full(shape, 0.0),
                        v_threshold=_full(shape, m.v_threshold), v_reset=_full(shape, 0.0),
-                       metadata=_neuron_meta("DecayLIF", m.compare, dt))
+                       metadata=_neuron_meta("DecayLIF", m, dt))
     if isinstance(m, neurons.IIRNeuron):
         if m.membrane_filter:
             raise NIRExportError(
@@ -290,7 +314,7 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
             "input": nir.Input(input_type=np.array(shp)),
             "membrane": nir.LIF(tau=_full(shp, dt), r=_full(shp, 1.0), v_leak=_full(shp, 0.0),
                                 v_threshold=_full(shp, m.v_threshold), v_reset=_full(shp, 0.0),
-                                metadata=_neuron_meta("IIRNeuron.membrane", m.compare, dt)),
+                                metadata={"compare": m.compare}),
             "trace": nir.LI(tau=_full(shp, tau_r * dt), r=_full(shp, m.reset_v * tau_r),
                             v_leak=_full(shp, 0.0)),
             "inhibit": nir.Scale(scale=_full(shp, -1.0)),
@@ -299,7 +323,7 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
         edges = [("input", "membrane"), ("membrane", "trace"), ("trace", "inhibit"),
                  ("inhibit", "membrane"), ("membrane", "output")]
         return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False,
-                            metadata={**_neuron_meta("IIRNeuron", m.compare, dt), "tau_m": float(m.tau_m)})
+                            metadata={**_neuron_meta("IIRNeuron", m, dt), "tau_m": float(m.tau_m)})
     raise NIRExportError(f"layer {name!r}: {type(m).__name__} is not a known spiking neuron")
 
 
@@ -444,7 +468,8 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
 
     Args:
         model: a spikeflow model (e.g. ``create_model(name)``) or an ``nn.Sequential`` of layers;
-            it is run in eval mode (BatchNorm running statistics, no dropout) and restored.
+            it is run in eval mode (BatchNorm running statistics, no dropout) and from rest
+            (``persistent=True`` states are set aside), and restored afterwards.
         sample_input: ``[T, B, ...]``; gives every layer's per-step shape. The walk is verified:
             running the walked layers on it must give ``model(sample_input)`` exactly.
         dt: the step length in NIR time units (time constants are ``tau_steps * dt``).
@@ -457,6 +482,7 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
 
     from spikeflow import neurons
     from spikeflow.layers import StatefulFilter
+    from spikeflow.neurons import StatefulModule
 
     if not isinstance(sample_input, Tensor) or sample_input.dim() < 3:
         raise ValueError("export: sample_input must be a tensor [T, B, ...] (one step at least 1-d), got "
@@ -465,6 +491,12 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
         raise ValueError(f"export: dt must be a finite number > 0, got {dt!r}")
     dt = float(dt)
     was_training = model.training
+    # a NIR graph starts from rest: modules built with persistent=True run from rest here and get
+    # their stored state back afterwards
+    kept = [(m, m.persistent, m._stored_state) for m in model.modules()
+            if isinstance(m, StatefulModule) and m.persistent]
+    for m, _, _ in kept:
+        m.persistent, m._stored_state = False, None
     model.eval()
     try:
         with torch.no_grad():
@@ -515,6 +547,8 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
                     "reproduce its forward; NIR export needs a model that is a chain of layers")
     finally:
         model.train(was_training)
+        for m, persistent, state in kept:
+            m.persistent, m._stored_state = persistent, state
     in_shape = tuple(int(d) for d in sample_input.shape[2:])
     out_shape = tuple(int(d) for d in x.shape[2:])
     return _chain_graph(nodes, in_shape, out_shape, dt)
@@ -650,7 +684,8 @@ def _load_lif(name: str, node: Any, dt: float, default_compare: str) -> list[nn.
                                  f"dt = {dt} outside [0, 1]; pass the graph's dt to load()")
         if not _close(gain, 1.0):
             scale = [Scale(torch.tensor(gain, dtype=torch.float32))]
-        return scale + [neurons.DecayLIF(decay=decay, v_threshold=thr, compare=compare)]
+        return scale + [neurons.DecayLIF(decay=decay, v_threshold=thr, compare=compare,
+                                         **_training_options(node))]
     if v_leak != v_reset:
         raise NIRImportError(
             f"NIR node {name!r} (LIF): v_leak = {v_leak} differs from v_reset = {v_reset}; spikeflow's LIF "
@@ -665,11 +700,13 @@ def _load_lif(name: str, node: Any, dt: float, default_compare: str) -> list[nn.
     if kind == "PLIF":
         k = 1.0 / t_steps
         plif = neurons.PLIF(init_tau=max(t_steps, 1.0 + 1e-6), v_threshold=thr, v_reset=v_reset,
+                            **_training_options(node),
                             decay_input=decay_input, compare=compare)
         with torch.no_grad():
             plif.w.copy_(_plif_w(k))
         return scale + [plif]
     return scale + [neurons.LIF(tau=t_steps, v_threshold=thr, v_reset=v_reset, decay_input=decay_input,
+                                **_training_options(node),
                                 compare=compare)]
 
 
@@ -680,7 +717,8 @@ def _load_if(name: str, node: Any, dt: float, default_compare: str) -> list[nn.M
     thr = _uniform(name, "v_threshold", node.v_threshold)
     vr = _uniform(name, "v_reset", node.v_reset if node.v_reset is not None else 0.0)
     scale = [] if _close(gain, 1.0) else [Scale(torch.tensor(gain, dtype=torch.float32))]
-    return scale + [neurons.IF(v_threshold=thr, v_reset=vr, compare=_compare(node, default_compare))]
+    return scale + [neurons.IF(v_threshold=thr, v_reset=vr, compare=_compare(node, default_compare),
+                               **_training_options(node))]
 
 
 def _decay_tau(a: Any, dt: float) -> Any:
@@ -798,7 +836,7 @@ def _load_iir(name: str, graph: Any, dt: float, default_compare: str) -> list[nn
     reset_v = _snap(r_tr * dt / tau, lambda rv: rv * (1.0 / (1.0 - a)), r_tr, exhaustive=True)
     meta = _meta(graph)
     compare = meta.get("compare", _compare(mem, default_compare))
-    return [neurons.IIRNeuron(tau_m=tau_m, membrane_filter=False,
+    return [neurons.IIRNeuron(tau_m=tau_m, membrane_filter=False, **_training_options(graph),
                               v_threshold=_uniform(name, "LIF v_threshold", mem.v_threshold),
                               reset_v=reset_v, compare=compare if compare in (">", ">=") else ">")]
 
