@@ -154,3 +154,37 @@ def test_spikingjelly_plif_conv_checkpoint_gives_identical_spikes():
         functional.reset_net(sj)
         got = ours(x)
     assert want.sum() > 0 and torch.equal(got, want)
+
+
+def test_neuron_table_rows():
+    pytest.importorskip("snntorch")
+    pytest.importorskip("spikingjelly")
+    import snntorch as snn
+    from spikingjelly.activation_based import functional, neuron
+
+    drive = 1.5 * torch.rand(12, 3, 7, generator=torch.Generator().manual_seed(2))
+
+    def snntorch_run(cell) -> torch.Tensor:
+        mem, out = cell.init_leaky(), []
+        for d in drive:
+            s, mem = cell(d, mem)
+            out.append(s)
+        return torch.stack(out)
+
+    def sj_run(node) -> torch.Tensor:
+        out = node(drive)
+        functional.reset_net(node)
+        return out
+
+    cases = [
+        (snntorch_run(snn.Leaky(beta=1.0, reset_mechanism="zero", reset_delay=False)),
+         sf.neurons.IF(compare=">")),
+        (snntorch_run(snn.Leaky(beta=0.75, threshold=0.5, reset_mechanism="zero", reset_delay=False)),
+         sf.neurons.LIF(tau=4.0, v_threshold=0.5, decay_input=False, v_reset=0.0, compare=">")),
+        (sj_run(neuron.LIFNode(tau=4.0, decay_input=False, step_mode="m")),
+         sf.neurons.LIF(tau=4.0, decay_input=False)),
+        (sj_run(neuron.LIFNode(tau=2.0, v_reset=None, step_mode="m")), sf.neurons.LIF(tau=2.0, v_reset=None)),
+        (sj_run(neuron.IFNode(step_mode="m")), sf.neurons.IF()),
+    ]
+    for want, ours in cases:
+        assert want.sum() > 0 and torch.equal(ours(drive), want), ours
