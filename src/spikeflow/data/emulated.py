@@ -51,7 +51,8 @@ def _idx_source(dataset: str, env: str, defaults: tuple[Path, ...]
     def load(root: Any, size: int | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         if size not in (None, 28):
             raise ValueError(f"{dataset}: images are 28x28, size={size} is not supported")
-        base = resolve_root(root, env, defaults)
+        base = resolve_root(root, env, defaults, dataset=dataset,  # the rule of every dataset
+                            dirname={"mnist": "MNIST"}.get(dataset, "FashionMNIST"))
         return {"Train": load_idx_pair(base, True, dataset, dataset == "fashion_mnist"),
                 "Test": load_idx_pair(base, False, dataset, dataset == "fashion_mnist")}
     return load
