@@ -42,7 +42,7 @@ from spikeflow.metrics.evaluate import neuron_taus
 from spikeflow.metrics.firing import firing_rates, nasfr
 from spikeflow.metrics.recorder import SPIKING, SpikeRecorder, is_inside, is_recurrent_module
 from spikeflow.metrics.synops import SynOpCounter
-from spikeflow.neurons.base import BaseNeuron, StatefulModule
+from spikeflow.neurons.base import StatefulModule
 
 __all__ = ["LayerRow", "ModelSummary", "summary", "summary_layers", "make_sample"]
 
