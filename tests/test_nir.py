@@ -495,3 +495,130 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
     assert "layer 'layers.0': RNN mixes time steps" in err and "Traceback" not in err
     assert main(["export", str(tmp_path / "nothing"), "--format", "nir"]) == 1
     assert "no such run folder or checkpoint" in capsys.readouterr().err
+
+
+# ----------------------------------------------------- the graph read as NIR's ODEs (independent)
+def _euler(graph, x: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
+    """Run a chain graph in float64 as its NIR ODEs with one forward-Euler step of ``dt`` per step
+    (feed-forward edges within the step, the IIR subgraph's cycle one step late), straight from the
+    NIR definitions. Returns the output ``[T, B, ...]`` and the smallest |v - v_threshold| seen."""
+    import torch.nn.functional as F
+
+    order = [n for n in _chain_names(graph)]
+    state: dict = {}
+    margin = [math.inf]
+
+    def fire(key, v, node):
+        margin[0] = min(margin[0], float(np.min(np.abs(v - node.v_threshold))))
+        ge = node.metadata.get("compare") == ">=" if isinstance(node.metadata, dict) else False
+        z = (v >= node.v_threshold) if ge else (v > node.v_threshold)
+        return z.astype(np.float64), np.where(z, node.v_reset, v)
+
+    def step(key, node, u):
+        if isinstance(node, nir.Affine):
+            return u @ node.weight.T.astype(np.float64) + node.bias
+        if isinstance(node, nir.Linear):
+            return u @ node.weight.T.astype(np.float64)
+        if isinstance(node, nir.Conv2d):
+            return F.conv2d(torch.from_numpy(u), torch.from_numpy(node.weight.astype(np.float64)),
+                            torch.from_numpy(node.bias.astype(np.float64)), tuple(node.stride),
+                            tuple(node.padding), tuple(node.dilation), int(node.groups)).numpy()
+        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+            k = tuple(int(v) for v in node.kernel_size)
+            out = F.avg_pool2d(torch.from_numpy(u), k, tuple(int(v) for v in node.stride),
+                               tuple(int(v) for v in node.padding)).numpy()
+            return out * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else out
+        if isinstance(node, nir.Flatten):
+            return u.reshape(u.shape[0], -1)
+        if isinstance(node, nir.Threshold):
+            return (u > node.threshold).astype(np.float64)
+        if isinstance(node, nir.LIF):
+            v = state.get(key, np.zeros_like(u))
+            v = v + dt / node.tau * (node.v_leak - v + node.r * u)
+            z, state[key] = fire(key, v, node)
+            return z
+        if isinstance(node, nir.IF):
+            v = state.get(key, np.zeros_like(u)) + dt * node.r * u
+            z, state[key] = fire(key, v, node)
+            return z
+        if isinstance(node, nir.LI):
+            v = state.get(key, np.zeros_like(u))
+            state[key] = v + dt / node.tau * (node.v_leak - v + node.r * u)
+            return state[key]
+        if isinstance(node, nir.CubaLI):
+            i, v = state.get(key, (np.zeros_like(u), np.zeros_like(u)))
+            i = i + dt / node.tau_syn * (-i + node.w_in * u)
+            v = v + dt / node.tau_mem * (node.v_leak - v + node.r * i)
+            state[key] = (i, v)
+            return v
+        if isinstance(node, nir.NIRGraph):                   # LIF <- Scale <- LI <- LIF, cycle delayed
+            kinds = {type(n): n for n in node.nodes.values()}
+            lif, li, sc = kinds[nir.LIF], kinds[nir.LI], kinds[nir.Scale]
+            v, trace, fb = state.get(key, (np.zeros_like(u),) * 3)
+            v = v + dt / lif.tau * (lif.v_leak - v + lif.r * (u + fb))
+            z, v = fire(key, v, lif)
+            trace = trace + dt / li.tau * (li.v_leak - trace + li.r * z)
+            state[key] = (v, trace, sc.scale * trace)
+            return z
+        raise AssertionError(type(node))
+
+    outs = []
+    for t in range(x.shape[0]):
+        u = x[t]
+        for key in order:
+            node = graph.nodes[key]
+            if not isinstance(node, (nir.Input, nir.Output)):
+                u = step(key, node, u)
+        outs.append(u)
+    return np.stack(outs), margin[0]
+
+
+def _chain_names(graph) -> list[str]:
+    succ = dict(graph.edges)
+    key = next(k for k, n in graph.nodes.items() if isinstance(n, nir.Input))
+    order = [key]
+    while not isinstance(graph.nodes[key], nir.Output):
+        key = succ[key]
+        order.append(key)
+    return order
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3])
+@pytest.mark.parametrize("name", ["plif_nmnist", "he2020_snn_cnn", "iir_mlp", "iir_mlp_lowpass", "iir_cnn_gesture"])
+def test_graph_is_the_nir_ode_euler_step(name: str, dt: float) -> None:
+    """The exported graph, simulated in float64 as NIR's ODEs (Euler, step dt) by the transcription
+    above, gives the model's spikes: the mapping is the ODEs' semantics, not only self-consistent.
+    The float32 model and the float64 reference may differ by rounding, so the smallest distance of a
+    membrane from its threshold is checked to exceed that rounding (float32, about 1e-6 here) tenfold."""
+    model, x = _model(name)
+    graph = export(model, x, dt=dt)
+    ref, margin = _euler(graph, x.double().numpy(), dt)
+    with torch.no_grad():
+        out = model(x)
+    assert margin > 1e-5, margin
+    assert np.array_equal(out.numpy(), ref.astype(np.float32)) or np.allclose(out.numpy(), ref, atol=1e-6)
+    assert float(out.mean()) > 0 or name.startswith("plif")
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-4])
+def test_neuron_zoo_is_the_nir_ode_euler_step(dt: float) -> None:
+    """Every neuron kind (and both LIF charges, a negative reset, >= and >) against the float64
+    Euler reading of its NIR node."""
+    gen = torch.Generator().manual_seed(11)
+    net = nn.Sequential(_drive(6, 8, 1), sf.neurons.LIF(tau=3.0, decay_input=False, v_reset=-0.2),
+                        _drive(8, 8, 2), sf.neurons.IF(v_threshold=0.8),
+                        _drive(8, 8, 3), sf.neurons.DecayLIF(decay=0.6, v_threshold=0.4, compare=">="),
+                        _drive(8, 8, 4), sf.neurons.PLIF(init_tau=3.0),
+                        _drive(8, 8, 5), sf.neurons.LIF(tau=2.5, v_threshold=0.6),
+                        _drive(8, 6, 6), sf.neurons.IIRNeuron(tau_m=3.0, reset_v=0.7))
+    x = torch.rand(12, 3, 6, generator=gen) * 2
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: seen.append(o)) for m in net if isinstance(m, BaseNeuron)]
+    with torch.no_grad():
+        out = net(x)
+    for h in hooks:
+        h.remove()
+    ref, margin = _euler(export(net, x, dt=dt), x.double().numpy(), dt)
+    assert margin > 1e-5, margin
+    assert np.array_equal(out.numpy(), ref)
+    assert all(0 < float(s.mean()) < 1 for s in seen), [float(s.mean()) for s in seen]
