@@ -622,3 +622,13 @@ def test_neuron_zoo_is_the_nir_ode_euler_step(dt: float) -> None:
     assert margin > 1e-5, margin
     assert np.array_equal(out.numpy(), ref)
     assert all(0 < float(s.mean()) < 1 for s in seen), [float(s.mean()) for s in seen]
+
+
+def test_cli_export_help(capsys) -> None:
+    from spikeflow.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--format" in out and "docs/nir.md" in out
