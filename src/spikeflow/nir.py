@@ -285,9 +285,11 @@ def _neuron_node(leaf: _Leaf, shape: Sequence[int], dt: float) -> Any:
         else:
             tau, kind = float(m.tau), "LIF"
         r = 1.0 if m.decay_input else tau
+        # decay_input in metadata too: with tau = 1 step both charges have r = 1 (equal maths,
+        # different float32 rounding)
         return nir.LIF(tau=_full(shape, tau * dt), r=_full(shape, r), v_leak=_full(shape, vr),
                        v_threshold=_full(shape, thr), v_reset=_full(shape, vr),
-                       metadata=_neuron_meta(kind, m, dt))
+                       metadata={**_neuron_meta(kind, m, dt), "decay_input": int(m.decay_input)})
     if type(m).__name__ == "DropoutResetDecayLIF":   # He2020's original: dropout gates the reset
         if m.p > 0.0 and m.eval_active:
             raise NIRExportError(f"layer {name!r} (DropoutResetDecayLIF, eval_active=True): a random dropout "
@@ -695,6 +697,8 @@ def _load_lif(name: str, node: Any, dt: float, default_compare: str) -> list[nn.
         raise NIRImportError(f"NIR node {name!r} (LIF): tau = {tau} is shorter than one step dt = {dt}; "
                              "pass the graph's dt to load()")
     decay_input = not (_close(r, t_steps) and not _close(r, 1.0))
+    if "decay_input" in meta and _close(r, 1.0 if meta["decay_input"] else t_steps):
+        decay_input = bool(meta["decay_input"])
     if decay_input and not _close(r, 1.0):
         scale = [Scale(torch.tensor(r, dtype=torch.float32))]
     if kind == "PLIF":
