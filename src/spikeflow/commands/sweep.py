@@ -80,12 +80,12 @@ def _main(args) -> int:
 def mini_config(path: str | None) -> dict:
     """The config at ``path`` with its ``mini:`` block deep-merged in (paper configs, see
     ``spikeflow reproduce``); the ``paper:``/``mini:`` metadata blocks are dropped."""
-    import yaml
+    from spikeflow.utils.safe_yaml import safe_load_yaml
 
     if path is None:
         raise ValueError("--scale mini needs a paper CONFIG with a `mini:` block")
     with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        data = safe_load_yaml(fh.read(), str(path)) or {}
     mini = data.pop("mini", None)
     data.pop("paper", None)
     if not isinstance(mini, dict):

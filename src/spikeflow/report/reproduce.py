@@ -31,6 +31,7 @@ import yaml
 from spikeflow.report.runs import TEST_METRICS, RunFolderError, load_run
 from spikeflow.report.tables import csv_text, format_number, markdown_table
 from spikeflow.utils.atomic import atomic_write_text
+from spikeflow.utils.safe_yaml import YAMLLimitError, safe_load_yaml
 
 __all__ = ["META_KEYS", "SCALES", "METRICS", "PaperMeta", "Experiment", "ReproduceResult", "configs_root",
            "list_papers", "find_experiments", "split_meta", "deep_merge", "load_experiment", "metric_value",
@@ -132,7 +133,9 @@ def find_experiments(paper: str, root: Optional[Path] = None) -> list[Path]:
 
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except YAMLLimitError as err:
+        raise PaperConfigError(str(err)) from None
     except yaml.YAMLError as err:
         raise PaperConfigError(f"{path} is not valid YAML: {err}") from None
     if data is not None and not isinstance(data, dict):

@@ -17,6 +17,8 @@ from typing import Any, Optional
 
 import yaml
 
+from spikeflow.utils.safe_yaml import YAMLLimitError, safe_load_yaml
+
 CONFIG = "config.yaml"
 HISTORY = "metrics.jsonl"
 HISTORY_CSV = "metrics.csv"
@@ -122,7 +124,9 @@ def load_run(path: str | Path) -> Run:
     config: dict[str, Any] = {}
     if (run_dir / CONFIG).is_file():
         try:
-            loaded = yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))
+            loaded = safe_load_yaml((run_dir / CONFIG).read_text(encoding="utf-8"), str(run_dir / CONFIG))
+        except YAMLLimitError as err:
+            raise RunFolderError(str(err)) from None
         except yaml.YAMLError as err:
             raise RunFolderError(f"{run_dir / CONFIG}: not valid YAML ({err})") from None
         if loaded is not None and not isinstance(loaded, dict):

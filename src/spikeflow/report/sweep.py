@@ -21,6 +21,7 @@ import yaml
 from spikeflow.report import plots
 from spikeflow.report.runs import TEST_METRICS, RunFolderError, load_run
 from spikeflow.report.tables import comparison_row, csv_text, format_value, markdown_table
+from spikeflow.utils.safe_yaml import YAMLLimitError, safe_load_yaml
 from spikeflow.utils.atomic import atomic_write_text
 
 Runner = Callable[[list[str], Path], Any]
@@ -73,8 +74,8 @@ def parse_set(arg: str) -> Axis:
     values = []
     for r in raw:
         try:
-            values.append(yaml.safe_load(r))
-        except yaml.YAMLError as err:
+            values.append(safe_load_yaml(r, f"--set {key}"))
+        except (yaml.YAMLError, YAMLLimitError) as err:
             raise SweepError(f"--set {key}: cannot parse value {r!r} ({err})") from None
     return Axis(key, tuple(raw), tuple(values))
 
