@@ -632,3 +632,16 @@ def test_cli_export_help(capsys) -> None:
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--format" in out and "docs/nir.md" in out
+
+
+def test_registered_snn_graph_runs_in_spikingjelly() -> None:
+    """he2020_snn_cnn (Conv2d, DecayLIF, AvgPool2d, Flatten, Affine) written by spikeflow runs in
+    SpikingJelly (DecayLIF read as LIFNode(decay_input=False, tau=1/(1-decay))) with the same output."""
+    pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    model, x = _model("he2020_snn_cnn")
+    theirs = import_from_nir(export(model, x, dt=1e-4), dt=1e-4, step_mode="m")
+    with torch.no_grad():
+        out, ref = theirs(x)[0], model(x)
+    assert torch.equal(out, ref) and float(ref.mean()) > 0
