@@ -244,7 +244,9 @@ def test_test_prints_spiking_metrics(tmp_path, capsys):
     saved = json.loads((tmp_path / "r" / "metrics_test.json").read_text())
     assert 0 < saved["nasfr"] < 1
     assert f"NASFR {saved['nasfr']:.4f} | firing rates: lif {saved['firing_rates']['lif']:.4f}" in out
-    assert f"ACs {saved['synops']['ac']:.3g}, MACs {saved['synops']['mac']:.3g}" in out
+    from spikeflow.utils.numfmt import format_number
+    assert (f"ACs {format_number(float(saved['synops']['ac']))}, "
+            f"MACs {format_number(float(saved['synops']['mac']))}") in out
     assert "energy " in out and " per sample" in out
     assert main(["test", str(tmp_path / "r"), "--import", PLUGIN, "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
@@ -262,3 +264,12 @@ def test_test_target_may_follow_set_items(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["samples"] == 16
     assert main(["test"]) == 2
     assert "needs RUN_DIR_OR_CHECKPOINT" in capsys.readouterr().err
+
+
+def test_test_command_numbers_match_reports():
+    """`spikeflow test` prints energies and counts as reports do (3 significant figures, trailing
+    zeros kept): 999.6 pJ is '1.00 nJ', never '1 nJ' beside a report's '0.936'."""
+    from spikeflow.train.testing import _count, _si
+    assert [_si(999.6, "J"), _si(936.2, "J"), _si(2649.6, "J"), _si(0.5, "J")] == \
+        ["1.00 nJ", "936 pJ", "2.65 nJ", "0.500 pJ"]
+    assert [_count(79000.0), _count(123.0), _count(None)] == ["79.0k", "123", "-"]

@@ -22,6 +22,7 @@ from spikeflow.train.loop import Step, evaluate
 from spikeflow.train.losses import build_loss
 from spikeflow.train.setup import (BEST, LAST, build_model, import_plugins, resolve_amp,
                                    resolve_device)
+from spikeflow.utils.numfmt import format_number
 
 SPLITS = ("train", "val", "test")
 
@@ -136,18 +137,20 @@ def headline_metrics(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def _si(value: float | None, unit: str) -> str:
-    """``2649.6, "J"`` with pico base -> ``'2.65 nJ'`` (3 significant figures)."""
+    """``2649.6, "J"`` with pico base -> ``'2.65 nJ'``; ``999.6`` -> ``'1.00 nJ'`` (3 significant
+    figures, trailing zeros kept: :func:`spikeflow.utils.numfmt.format_number`, as reports print)."""
     if value is None:
         return "-"
     prefixes = ("p", "n", "u", "m", "")
     i = 0
+    value = float(f"{value:.3g}")  # round first: 999.96 pJ -> 1.00 nJ
     while abs(value) >= 1000 and i < len(prefixes) - 1:
         value, i = value / 1000, i + 1
-    return f"{value:.3g} {prefixes[i]}{unit}"
+    return f"{format_number(float(value))} {prefixes[i]}{unit}"
 
 
 def _count(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3g}"
+    return "-" if value is None else format_number(float(value))
 
 
 def metrics_lines(m: dict[str, Any]) -> list[str]:
