@@ -62,3 +62,19 @@ def test_cli_summary_of_a_config_without_data_uses_the_model_card(tmp_path, caps
     out = capsys.readouterr().out
     assert out.startswith("he2020_gru_mlp: input [4, 1, 2, 32, 32]")
     assert "model card" in out and "dataset dvs_gesture unavailable" in out
+
+
+def test_cli_summary_of_a_run_folder_does_not_import_its_plugins(tmp_path, capsys):
+    """A run folder's config.yaml may name plugin code (`run.imports`); `spikeflow summary RUN`
+    imports only what --import names (issue 17 item 9), as `spikeflow test` does."""
+    marker = tmp_path / "imported"
+    plugin = tmp_path / "evil_plugin.py"
+    plugin.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text(
+        "data: {name: digits, T: 2}\nmodel: {name: not_registered_model}\n"
+        f"run: {{imports: [{str(plugin)!r}]}}\n")
+    assert main(["summary", str(run_dir), "--noise"]) != 0
+    assert not marker.exists()
+    assert "not_registered_model" in capsys.readouterr().err

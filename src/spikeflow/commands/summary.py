@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     p.add_argument("--set", dest="sets", nargs="+", action="extend", default=[],
                    metavar="KEY=VALUE", help="override config keys (dotted paths)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                   help="module or .py file registering the model/dataset")
+                   help="module or .py file registering the model/dataset (a run folder's own "
+                        "run.imports are not imported: name them here)")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.add_argument("--noise", action="store_true",
                    help="measure on noise of the model card's input shape, not a dataset sample")
@@ -43,6 +44,7 @@ def _main(args) -> int:
 
     target = Path(args.target) if args.target else None
     state = None
+    from_run = target is not None and (target.is_dir() or target.suffix == ".pt")
     if target is not None and target.is_dir() and not any(
             (target / n).is_file() for n in ("checkpoint_best.pt", "checkpoint_last.pt")) \
             and (target / "config.yaml").is_file():
@@ -54,7 +56,9 @@ def _main(args) -> int:
         state = (ckpt["model"], path, ckpt.get("model_name"))
     else:
         cfg = load_config(target, list(args.sets))
-    import_plugins(list(cfg.run.imports) + list(args.imports))
+    # a run folder's or checkpoint's stored `run.imports` are not imported (code named by a
+    # folder that may not be the user's): as `spikeflow test`, plugins come from --import only
+    import_plugins(list(args.imports) if from_run else list(cfg.run.imports) + list(args.imports))
     model = build_model(cfg)
     if state is not None:
         ck.load_model_state(model, state[0], state[1], state[2], cfg.model.name)

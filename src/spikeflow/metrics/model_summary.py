@@ -43,6 +43,7 @@ from spikeflow.metrics.firing import firing_rates, nasfr
 from spikeflow.metrics.recorder import SPIKING, SpikeRecorder, is_inside, is_recurrent_module
 from spikeflow.metrics.synops import SynOpCounter
 from spikeflow.neurons.base import StatefulModule
+from spikeflow.utils.numfmt import format_number
 
 __all__ = ["LayerRow", "ModelSummary", "summary", "summary_layers", "make_sample"]
 
@@ -199,14 +200,10 @@ class ModelSummary:
 
 # -- formatting helpers --------------------------------------------------------------------------
 def si(value: float) -> str:
-    """``1234567 -> '1.23M'`` (k, M, G, T); integers below 1000 as they are."""
-    value = float(value)
-    if value == 0:
-        return "0"
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:.4g}"
+    """Counts as reports print them (:func:`spikeflow.utils.numfmt.format_number`): integers below
+    10,000 in full (``7808 -> '7,808'``), else 3 significant figures with k/M/G/T
+    (``1234567 -> '1.23M'``, ``999.96 -> '1.00k'``)."""
+    return format_number(value)
 
 
 def bytes_text(n: float) -> str:
@@ -219,11 +216,13 @@ def bytes_text(n: float) -> str:
 
 
 def energy_text(pj: float) -> str:
-    """Energy in pJ as pJ / nJ / uJ / mJ."""
+    """Energy in pJ as pJ / nJ / uJ / mJ, 3 significant figures with trailing zeros
+    (``999.6 -> '1.00 nJ'``, ``936.2 -> '936 pJ'``)."""
+    pj = float(f"{float(pj):.3g}")  # round first, so 999.96 pJ reads 1.00 nJ
     for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
         if pj >= scale:
-            return f"{pj / scale:.3g} {unit}"
-    return f"{pj:.3g} pJ"
+            return f"{format_number(pj / scale)} {unit}"
+    return f"{format_number(pj)} pJ"
 
 
 # -- the measurement -----------------------------------------------------------------------------
