@@ -27,6 +27,7 @@ def test_readme_python_example_runs():
     assert tuple(scope["frames"].shape) == (2, 2, 2, 10)
     assert len(scope["digits"]) == 359
     assert sum(p.numel() for p in scope["model"].parameters()) == 2_322_891
+    assert tuple(scope["xb"].shape) == (8, 4, 2, 34, 34) and tuple(scope["yb"].shape) == (4,)
 
 
 def test_readme_cli_examples_name_real_subcommands():
