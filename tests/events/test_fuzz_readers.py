@@ -395,12 +395,15 @@ def test_fuzz_npz(tmp_path, compressed):
          seed=18 + compressed, header=128)
 
 
-def test_fuzz_object_array(tmp_path):
+@pytest.mark.parametrize("protocol", [4, 2])  # numpy writes 4 (MEMOIZE); older files BINPUT
+def test_fuzz_object_array(tmp_path, protocol):
     rng = np.random.default_rng(8)
     arr = np.empty(3, dtype=object)
     for i in range(3):
         arr[i] = rng.integers(0, 1000, (20, 4))
     data = _object_npy(arr)
+    if protocol == 2:
+        data = data[:data.index(b"\n") + 1] + pickle.dumps(arr, protocol=2)
 
     def check(mutated, got, info):
         assert isinstance(got, np.ndarray)
@@ -408,7 +411,7 @@ def test_fuzz_object_array(tmp_path):
             assert all(np.array_equal(a, b) for a, b in zip(got, arr))
 
     fuzz(tmp_path, "train_data.npy", data, load_object_array, (EventFormatError,), check,
-         seed=20)
+         seed=20 + protocol, n=150)
 
 
 def _object_npy(arr) -> bytes:
@@ -571,3 +574,39 @@ def test_npy_header_length_bomb_is_refused(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < 1 << 20
+
+
+def test_object_array_state_longer_than_its_list_is_refused(tmp_path):
+    """Found by fuzzing: the object array's state says shape (128,) but holds a 3-item list;
+    numpy's own __setstate__ then read past the list (segmentation fault)."""
+    arr = np.empty(3, dtype=object)
+    for i in range(3):
+        arr[i] = np.arange(4 * i, dtype=np.int64)
+    data = _object_npy(arr)
+    assert data.count(b"K\x01K\x03\x85") == 1  # state (version 1, shape (3,), ...)
+    path = tmp_path / "train_data.npy"
+    path.write_bytes(data)
+    assert [a.tolist() for a in load_object_array(path)] == [a.tolist() for a in arr]
+    path.write_bytes(data.replace(b"K\x01K\x03\x85", b"K\x01K\x80\x85"))
+    with pytest.raises(EventFormatError, match=r"train_data\.npy.*does not match shape \(128,\)"):
+        load_object_array(path)
+
+
+def test_dtype_state_with_reference_flags_is_refused(tmp_path):
+    """A pickled dtype state can mark uint8 as holding object references; numpy then builds an
+    array whose bytes it treats as pointers. Refused for CIFAR-10 batches and object arrays."""
+    from numpy._core.multiarray import _reconstruct
+
+    class Dtype:
+        def __reduce__(self):
+            return np.dtype, ("u1", False, True), (3, "|", None, None, None, -1, -1, 63)
+
+    class Array:
+        def __reduce__(self):
+            return _reconstruct, (np.ndarray, (0,), b"b"), (1, (3072,), Dtype(), False,
+                                                           list(range(3072)))
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": Array(), b"labels": [1]}, protocol=2))
+    with pytest.raises(pickle.UnpicklingError, match="non-standard dtype"):
+        read_batch(path)

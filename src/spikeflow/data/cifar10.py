@@ -9,14 +9,16 @@ Files (from ``cifar-10-python.tar.gz``, https://www.cs.toronto.edu/~kriz/cifar.h
 
 The unpickler admits only what those files hold: dicts, lists, bytes/str, ints and numpy's
 array-reconstruction pieces (``numpy ... _reconstruct``, ``_frombuffer``, ``numpy.ndarray``,
-``numpy.dtype``, ``_codecs.encode``). Any other global (``os.system``, ``builtins.eval``, ...) is refused, so a
-tampered file cannot run code.
+``numpy.dtype``, ``_codecs.encode``), each replaced by a checked stand-in, and every array state
+is validated before numpy sees it (:class:`spikeflow.events.io.SafeNumpyUnpickler`). Any other
+global (``os.system``, ``builtins.eval``, ...) is refused, so a tampered file cannot run code,
+and a corrupt one raises ``ValueError`` instead of building an array over wrong memory.
 """
 from __future__ import annotations
 
-import codecs
 import functools
 import io
+import math
 import os
 import pickle
 from pathlib import Path
@@ -27,14 +29,12 @@ import numpy as np
 from spikeflow.data import register_dataset
 from spikeflow.data.mnist import resolve_root
 from spikeflow.data.static import build_split
-from spikeflow.events.io import scan_pickle
-
-try:  # numpy >= 2
-    from numpy._core.multiarray import _reconstruct
-    from numpy._core.numeric import _frombuffer
-except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core.multiarray import _reconstruct
-    from numpy.core.numeric import _frombuffer
+from spikeflow.events.io.numpy_io import (
+    SAFE_NUMPY_GLOBALS,
+    SafeNumpyUnpickler,
+    plain_dtype,
+    scan_pickle,
+)
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILES = ("test_batch",)
@@ -43,19 +43,29 @@ SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html (cifar-10-python.tar.gz)"
 LAYOUT = ("  <root>/data_batch_1 .. data_batch_5, <root>/test_batch\n"
           "  (or the same under <root>/cifar-10-batches-py/, as extracted)")
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    """Checked stand-in for numpy's ``_frombuffer`` (pickle protocol 5)."""
+    if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)) or not plain_dtype(dtype, False) \
+            or not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape) \
+            or order not in ("C", "F") or len(memoryview(buf)) != math.prod(shape) * dtype.itemsize:
+        raise pickle.UnpicklingError("_frombuffer: data does not match its shape and dtype")
+    return np.frombuffer(bytes(buf), dtype).reshape(shape, order=order)
+
+
 _ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    **SAFE_NUMPY_GLOBALS,  # _reconstruct, numpy.ndarray, numpy.dtype, _codecs.encode (checked)
     ("numpy.core.numeric", "_frombuffer"): _frombuffer,  # pickle protocol 5
     ("numpy._core.numeric", "_frombuffer"): _frombuffer,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
-    ("_codecs", "encode"): codecs.encode,
 }
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler whose ``find_class`` admits only numpy array reconstruction (see module doc)."""
+class RestrictedUnpickler(SafeNumpyUnpickler):
+    """An unpickler that admits only numpy array reconstruction, with every array state checked
+    (:class:`spikeflow.events.io.SafeNumpyUnpickler`; see the module doc)."""
+
+    allowed = _ALLOWED
 
     def __init__(self, file: io.BufferedIOBase, source: object = "<bytes>") -> None:
         super().__init__(file, encoding="bytes")
@@ -63,7 +73,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         try:
-            return _ALLOWED[(module, name)]
+            return self.allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(
                 f"{self.source}: refusing to unpickle global {module}.{name} (only plain data and "
@@ -72,7 +82,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def safe_load(data: bytes, source: object = "<bytes>") -> Any:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`, after checking its opcodes
-    (:func:`spikeflow.events.io.scan_pickle`: a forged memo index would allocate gigabytes)."""
+    (:func:`spikeflow.events.io.scan_pickle`)."""
     scan_pickle(data, source)
     return RestrictedUnpickler(io.BytesIO(data), source).load()
 

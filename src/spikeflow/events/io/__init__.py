@@ -20,6 +20,9 @@ from spikeflow.events.io.numpy_io import (
     load_object_array,
     read_npz_arrays,
     read_numpy,
+    SAFE_NUMPY_GLOBALS,
+    SafeNumpyUnpickler,
+    plain_dtype,
     scan_pickle,
     write_npy,
     write_npz,
@@ -32,6 +35,6 @@ __all__ = [
     "read_aedat2", "write_aedat2", "encode_aedat2", "decode_aedat2",
     "read_dvs_gesture_trial", "read_gesture_labels", "slice_trial", "labels_path_for",
     "read_numpy", "write_npz", "write_npy", "load_object_array", "from_columns", "read_npz_arrays",
-    "scan_pickle",
+    "scan_pickle", "SafeNumpyUnpickler", "SAFE_NUMPY_GLOBALS", "plain_dtype",
     "read_hdf5", "read_hdf5_sample", "read_hdf5_label", "write_hdf5",
 ]

@@ -40,13 +40,6 @@ from spikeflow.events.io._checks import events_from_columns
 from spikeflow.events.types import EVENT_DTYPE, EventFormatError, as_events
 from spikeflow.utils.atomic import atomic_open
 
-_ALLOWED_GLOBALS = {
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-}
-
-
 def from_columns(array: np.ndarray, columns: str, what: object = "array") -> np.ndarray:
     """Events from a 2-D ``[N, len(columns)]`` array; ``columns`` names each column (x, y, t, p)."""
     array = np.asarray(array)
@@ -258,11 +251,109 @@ def scan_pickle(data: bytes, path: object = "<bytes>", offset: int = 0) -> None:
                                f"{err})") from err
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
+def plain_dtype(dtype: object, allow_object: bool) -> bool:
+    """A builtin numeric (or object) dtype exactly as numpy itself would build it: no fields,
+    no subarrays, and flags/size/alignment equal to the canonical descriptor (a pickled dtype
+    state can set e.g. the "holds references" flag on an integer type)."""
+    if not isinstance(dtype, np.dtype) or dtype.names is not None or dtype.subdtype is not None:
+        return False
+    if dtype.kind not in ("biufcO" if allow_object else "biufc"):
+        return False
+    canon = np.dtype(dtype.str)
+    return (canon == dtype and canon.flags == dtype.flags and canon.itemsize == dtype.itemsize
+            and canon.alignment == dtype.alignment and canon.byteorder == dtype.byteorder)
+
+
+def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    # numpy pickles every array as _reconstruct(ndarray, (0,), b'b') + BUILD(state): the empty
+    # shell is all that is needed (a forged shape here would allocate before BUILD is checked)
+    if subtype is not np.ndarray:
+        raise pickle.UnpicklingError(f"_reconstruct of {subtype!r}; only numpy.ndarray")
+    return np.empty(0, np.uint8)
+
+
+def _dtype(obj: object, align: object = False, copy: object = True) -> np.dtype:
+    # always a fresh copy: BUILD must never modify numpy's shared builtin descriptors
+    if not isinstance(obj, str):
+        raise pickle.UnpicklingError(f"dtype({obj!r}): only dtype names")
+    return np.dtype(obj, bool(align), True)
+
+
+def _scalar(dtype: object, data: object = None) -> object:
+    if not plain_dtype(dtype, False) or not isinstance(data, bytes) \
+            or len(data) != dtype.itemsize:
+        raise pickle.UnpicklingError(f"numpy scalar of {dtype!r} from {type(data).__name__}")
+    return np.frombuffer(data, dtype)[0]
+
+
+def _latin1(text: object, encoding: object = "utf-8") -> bytes:
+    # protocol 2 pickles bytes as _codecs.encode(str, 'latin1')
+    if not isinstance(text, str) or encoding != "latin1":
+        raise pickle.UnpicklingError("_codecs.encode: only latin1 text")
+    return text.encode("latin1")
+
+
+SAFE_NUMPY_GLOBALS: dict[tuple[str, str], object] = {
+    **{(m, "_reconstruct"): _reconstruct for m in ("numpy.core.multiarray",
+                                                    "numpy._core.multiarray")},
+    **{(m, "scalar"): _scalar for m in ("numpy.core.multiarray", "numpy._core.multiarray")},
+    ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): _dtype, ("_codecs", "encode"): _latin1,
+}
+"""The globals a numpy array pickle needs, each replaced by a checked equivalent."""
+
+
+def _check_array_state(state: object) -> None:
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise pickle.UnpicklingError("ndarray state: expected (version, shape, dtype, fortran, "
+                                     "data)")
+    shape, dtype, fortran, raw = state[-4:]
+    if not isinstance(shape, tuple) or not all(type(d) is int and d >= 0 for d in shape):
+        raise pickle.UnpicklingError(f"ndarray state: bad shape {shape!r}")
+    if not plain_dtype(dtype, True) or not isinstance(fortran, (bool, int)):
+        raise pickle.UnpicklingError(f"ndarray state: unsupported dtype {dtype!r}")
+    n = math.prod(shape)
+    if dtype.hasobject:
+        ok = isinstance(raw, list) and len(raw) == n
+    else:
+        ok = isinstance(raw, (bytes, bytearray)) and len(raw) == n * dtype.itemsize
+    if not ok:
+        raise pickle.UnpicklingError(f"ndarray state: data ({type(raw).__name__}) does not "
+                                     f"match shape {shape} of {dtype}")
+
+
+class SafeNumpyUnpickler(pickle._Unpickler):
+    """A pure-Python unpickler for numpy array pickles from untrusted files.
+
+    Globals come only from ``allowed`` (default :data:`SAFE_NUMPY_GLOBALS`: checked stand-ins
+    for numpy's array reconstruction), ``BUILD`` is only applied to arrays and dtypes, and
+    every array state is validated first (plain numeric or object dtype, data exactly as long
+    as the shape says, object data as a list), so a corrupt payload raises instead of building
+    an array over wrong memory (numpy's own ``__setstate__`` trusts the dtype it is given).
+    The memo is a dict, so forged memo indices cost nothing.
+    """
+
+    allowed: dict[tuple[str, str], object] = SAFE_NUMPY_GLOBALS
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self.allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refusing to load global {module}.{name}") from None
+
+    def _load_build(self) -> None:
+        if len(self.stack) < 2:
+            raise pickle.UnpicklingError("BUILD without an object")
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.ndarray):
+            _check_array_state(state)
+        elif not isinstance(inst, np.dtype):
+            raise pickle.UnpicklingError(f"BUILD on {type(inst).__name__}")
+        pickle._Unpickler.load_build(self)
+        if isinstance(inst, np.dtype) and not plain_dtype(inst, True):
+            raise pickle.UnpicklingError(f"dtype state gives a non-standard {inst!r}")
+
+    dispatch[pickle.BUILD[0]] = _load_build
 
 
 def load_object_array(path: str | os.PathLike) -> np.ndarray:
@@ -285,7 +376,7 @@ def load_object_array(path: str | os.PathLike) -> np.ndarray:
             # asking the file for (and allocating) that many bytes; opcodes checked first.
             payload = f.read()
             scan_pickle(payload, path, at)
-            arr = _NumpyOnlyUnpickler(io.BytesIO(payload)).load()
+            arr = SafeNumpyUnpickler(io.BytesIO(payload)).load()
         except EventFormatError:
             raise
         except Exception as err:  # noqa: BLE001 - a corrupt pickle can raise almost anything
