@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -48,8 +49,8 @@ NOT_EXPRESSIBLE = {
     "he2020_rnn_mlp": "RNN mixes time steps",
     "iir_cnn_mnist": "(MaxPool2d): its input is not the spikes of a neuron",
     "iir_cnn_nmnist": "(MaxPool2d): its input is not the spikes of a neuron",
-    "sew_resnet18": "is not a chain of layers",
-    "sew_resnet34": "is not a chain of layers",
+    "sew_resnet18": "layer 'layers.1.attn1': ASA mixes time steps",          # small variant: ASA at stage 2
+    "sew_resnet34": "layer 'layers.0' (SEWBasicBlock, connect='IAND')",    # small variant: IAND
 }
 
 
@@ -137,9 +138,11 @@ def test_registered_model_round_trip(name: str, tmp_path: Path) -> None:
     assert sum(r > 0 for r in rates) >= max(2, len(rates) // 2), rates   # the comparison sees activity
 
 
-@pytest.mark.parametrize("name", ["asa_arch_a", "asa_arch_b"])
-def test_asa_without_attention_round_trip(name: str, tmp_path: Path) -> None:
-    model, x = _model(name, attention="none")
+@pytest.mark.parametrize("name,extra", [("asa_arch_a", {"attention": "none"}), ("asa_arch_b", {"attention": "none"}),
+                                        ("sew_resnet18", {"attention": "none"}), ("sew_resnet34", {"connect": "ADD"})])
+def test_asa_without_attention_round_trip(name: str, extra: dict, tmp_path: Path) -> None:
+    """The small variants without what NIR cannot express (ASA, SEW's IAND) export exactly."""
+    model, x = _model(name, **extra)
     loaded = _round_trip(export(model, x), tmp_path)
     (out, spikes), (out2, spikes2) = _spikes(model, x), _spikes(loaded, x)
     assert torch.equal(out, out2) and all(torch.equal(a, b) for a, b in zip(spikes, spikes2))
@@ -319,15 +322,108 @@ def test_load_errors_name_the_node() -> None:
     graph = nir.NIRGraph.from_list(nir.Delay(np.ones(shape)))
     with pytest.raises(NIRImportError, match="Delay is not supported"):
         load(graph)
-    branch = nir.NIRGraph(nodes={"input": nir.Input(np.array(shape)), "a": nir.Scale(np.ones(shape)),
-                                 "b": nir.Scale(np.ones(shape)), "output": nir.Output(np.array(shape))},
-                          edges=[("input", "a"), ("input", "b"), ("a", "output"), ("b", "output")])
-    with pytest.raises(NIRImportError, match="has 2 successors"):
-        load(branch)
+    io = {"input": nir.Input(np.array(shape)), "a": nir.Scale(np.ones(shape)), "b": nir.Scale(np.ones(shape)),
+          "output": nir.Output(np.array(shape))}
+    cycle = nir.NIRGraph(nodes=io, edges=[("input", "a"), ("a", "b"), ("b", "a"), ("b", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match=r"cycle through nodes \['a', 'b'\]; spikeflow loads DAGs"):
+        load(cycle)
+    dead = nir.NIRGraph(nodes=io, edges=[("input", "a"), ("input", "b"), ("a", "output")], type_check=False)
+    with pytest.raises(NIRImportError, match=r"nodes \['b'\] do not lead to the Output"):
+        load(dead)
     leak = nir.LIF(tau=np.full(shape, 2.0), r=np.ones(shape), v_leak=np.full(shape, 0.5),
                    v_threshold=np.ones(shape), v_reset=np.zeros(shape))
     with pytest.raises(NIRImportError, match="v_leak = 0.5 differs from v_reset"):
         load(nir.NIRGraph.from_list(leak))
+
+
+def test_dag_load_sums_the_edges_into_a_node() -> None:
+    """A node with several incoming edges gets their sum (the Output too); nodes run in a
+    topological order whatever the order of the graph's node dict."""
+    shape = (3,)
+    nodes = {"output": nir.Output(np.array(shape)), "b": nir.Scale(np.full(shape, 3.0)),
+             "c": nir.Affine(np.eye(3, dtype=np.float32) * 2, np.ones(3, dtype=np.float32)),
+             "a": nir.Scale(np.array([1.0, -1.0, 0.5])), "input": nir.Input(np.array(shape))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "a"), ("input", "b"), ("a", "c"), ("b", "c"),
+                                             ("c", "output"), ("a", "output")], type_check=False)
+    net = load(graph)
+    assert isinstance(net, sf.nir.GraphNet) and list(net.layers) == ["a", "b", "c"]
+    x = torch.rand(4, 2, 3)
+    a = x * torch.tensor([1.0, -1.0, 0.5])
+    assert torch.equal(net(x), ((a + 3 * x) * 2 + 1) + a)
+
+
+def _sew(name: str = "sew_resnet18", stem: str = "small", neuron: str = "if", seed: int = 0,
+         **kw) -> tuple[nn.Module, torch.Tensor]:
+    """A SEW-ResNet with its full block layout and tiny widths, active layers, ``[T=2, B=2, 2, H, W]``."""
+    size = 16 if stem == "small" else 32
+    model = create_model(name, widths=(4, 6, 8, 8), stem=stem, neuron=neuron, num_classes=5, T=2, **kw).eval()
+    gen = torch.Generator().manual_seed(seed)
+    _excite(model, gen)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, sf.neurons.PLIF):
+                m.w.uniform_(0.5, 2.5, generator=gen)    # k in (0.62, 0.92): deep layers fire within T = 2
+    return model, torch.rand(2, 2, 2, size, size, generator=gen) * 2.0
+
+
+def _named_spikes(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Output and each spiking layer's spikes by module path (``.`` as ``_``; a GraphNet's own
+    ``layers.`` prefix dropped), so the model and the loaded graph compare layer by layer."""
+    seen: dict[str, torch.Tensor] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if isinstance(m, BaseNeuron):
+            key = (name[len("layers."):] if isinstance(model, sf.nir.GraphNet) else name).replace(".", "_")
+            hooks.append(m.register_forward_hook(lambda _m, _i, o, key=key: seen.__setitem__(key, o.detach())))
+    try:
+        with torch.no_grad():
+            out = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return out, seen
+
+
+@pytest.mark.parametrize("name,stem,neuron", [("sew_resnet18", "small", "if"), ("sew_resnet18", "imagenet", "if"),
+                                              ("sew_resnet18", "small", "plif"), ("sew_resnet34", "small", "lif")])
+def test_sew_resnet_add_round_trip(name: str, stem: str, neuron: str, tmp_path: Path) -> None:
+    """SEW-ResNet-18/34 (connect ADD, every block; down-sample shortcuts; the imagenet stem's max
+    pooling of spikes) -> nir.write -> nir.read -> load: identical spikes in every spiking layer."""
+    model, x = _sew(name, stem, neuron)
+    graph = export(model, x)
+    into: dict[str, int] = {}
+    for _, b in graph.edges:
+        into[b] = into.get(b, 0) + 1
+    terms, most = 1, 1      # spike tensors summed in a block's input: ADD appends one per block
+    for i, block in enumerate(model.layers):
+        assert into[f"layers.{i}.conv1.module.0"] == terms
+        if block.downsample is not None:
+            assert into[f"layers.{i}.downsample.0.module.0"] == terms
+        terms = 2 if block.downsample is not None else terms + 1
+        most = max(most, terms)
+    assert into["head.module.0"] == terms and max(into.values()) == most
+    n_down = sum(b.downsample is not None for b in model.layers)
+    kinds = {type(n).__name__ for n in graph.nodes.values()}
+    assert kinds >= {"Conv2d", "AvgPool2d", "Flatten", "Affine"} and ("SumPool2d" in kinds) == (stem == "imagenet")
+    loaded = _round_trip(graph, tmp_path)
+    assert isinstance(loaded, sf.nir.GraphNet)
+    (out, spikes), (out2, spikes2) = _named_spikes(model, x), _named_spikes(loaded, x)
+    assert torch.equal(out, out2)
+    assert sorted(spikes) == sorted(spikes2) and len(spikes) == 1 + 2 * len(model.layers) + n_down
+    for k in spikes:
+        assert torch.equal(spikes[k], spikes2[k]), k
+    rates = [float(s.mean()) for s in spikes.values()]
+    assert sum(0 < r < 1 for r in rates) >= 0.9 * len(rates), rates   # the comparison sees activity
+
+
+@pytest.mark.parametrize("connect,rule", [("AND", r"A AND S = A \* S"), ("IAND", r"\(NOT A\) AND S")])
+def test_sew_and_iand_are_not_expressible(connect: str, rule: str) -> None:
+    model, x = _sew(connect=connect)
+    with pytest.raises(NIRExportError, match=rf"layer 'layers.0' \(SEWBasicBlock, connect='{connect}'\): O = {rule}"):
+        export(model, x)
+    model, x = _sew(attention="asa", attention_stages=(3,))
+    with pytest.raises(NIRExportError, match="layer 'layers.4.attn1': ASA mixes time steps"):
+        export(model, x)
 
 
 # ------------------------------------------------------------------------------------------ peers
@@ -498,13 +594,15 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys) -> None:
 
 
 # ----------------------------------------------------- the graph read as NIR's ODEs (independent)
-def _euler(graph, x: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
-    """Run a chain graph in float64 as its NIR ODEs with one forward-Euler step of ``dt`` per step
-    (feed-forward edges within the step, the IIR subgraph's cycle one step late), straight from the
-    NIR definitions. Returns the output ``[T, B, ...]`` and the smallest |v - v_threshold| seen."""
+def _euler(graph, x: np.ndarray, dt: float, record: Optional[dict] = None) -> tuple[np.ndarray, float]:
+    """Run a graph (a DAG of nodes; IIR subgraphs with their cycle) in float64 as its NIR ODEs with one
+    forward-Euler step of ``dt`` per step (feed-forward edges within the step, a node's input the sum
+    of its incoming edges, the IIR subgraph's cycle one step late), straight from the NIR
+    definitions. Returns the output ``[T, B, ...]`` and the smallest |v - v_threshold| seen;
+    ``record`` (if given) gets each neuron node's spikes ``[T, B, ...]`` by node name."""
     import torch.nn.functional as F
 
-    order = [n for n in _chain_names(graph)]
+    order, preds = _dag_order(graph)
     state: dict = {}
     margin = [math.inf]
 
@@ -564,23 +662,34 @@ def _euler(graph, x: np.ndarray, dt: float) -> tuple[np.ndarray, float]:
 
     outs = []
     for t in range(x.shape[0]):
-        u = x[t]
+        value: dict = {}
         for key in order:
             node = graph.nodes[key]
-            if not isinstance(node, (nir.Input, nir.Output)):
-                u = step(key, node, u)
-        outs.append(u)
+            if isinstance(node, nir.Input):
+                value[key] = x[t]
+                continue
+            u = sum(value[p] for p in preds[key])              # NIR: the edges into a node are summed
+            value[key] = u if isinstance(node, nir.Output) else step(key, node, u)
+            if record is not None and isinstance(node, (nir.LIF, nir.IF, nir.NIRGraph)):
+                record.setdefault(key, []).append(value[key])
+        outs.append(value[order[-1]])
+    if record is not None:
+        record.update({k: np.stack(v) for k, v in record.items()})
     return np.stack(outs), margin[0]
 
 
-def _chain_names(graph) -> list[str]:
-    succ = dict(graph.edges)
-    key = next(k for k, n in graph.nodes.items() if isinstance(n, nir.Input))
-    order = [key]
-    while not isinstance(graph.nodes[key], nir.Output):
-        key = succ[key]
-        order.append(key)
-    return order
+def _dag_order(graph) -> tuple[list[str], dict]:
+    """Kahn's topological order of a DAG (Input first, Output last) and each node's predecessors."""
+    preds: dict = {k: [] for k in graph.nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+    order: list[str] = []
+    while len(order) < len(graph.nodes):
+        ready = [k for k in graph.nodes if k not in order and all(p in order for p in preds[k])]
+        assert ready, "cycle"
+        order += [k for k in ready if not isinstance(graph.nodes[k], nir.Output)] or ready
+    assert isinstance(graph.nodes[order[0]], nir.Input) and isinstance(graph.nodes[order[-1]], nir.Output)
+    return order, preds
 
 
 @pytest.mark.parametrize("dt", [1.0, 1e-3])
@@ -598,6 +707,23 @@ def test_graph_is_the_nir_ode_euler_step(name: str, dt: float) -> None:
     assert margin > 1e-5, margin
     assert np.array_equal(out.numpy(), ref.astype(np.float32)) or np.allclose(out.numpy(), ref, atol=1e-6)
     assert float(out.mean()) > 0 or name.startswith("plif")
+
+
+@pytest.mark.parametrize("dt", [1.0, 1e-3])
+@pytest.mark.parametrize("stem,neuron", [("imagenet", "if"), ("small", "plif")])
+def test_sew_graph_is_the_nir_ode_euler_step(stem: str, neuron: str, dt: float) -> None:
+    """SEW-ResNet-18 (ADD): the float64 Euler reading of its DAG (summed edges into each block's
+    successors, SumPool2d + Threshold, AvgPool2d) gives the model's output and spikes."""
+    model, x = _sew("sew_resnet18", stem, neuron, seed=1)
+    graph = export(model, x, dt=dt)
+    record: dict = {}
+    ref, margin = _euler(graph, x.double().numpy(), dt, record)
+    out, spikes = _named_spikes(model, x)
+    assert margin > 1e-5, margin
+    assert sorted(k.replace(".", "_") for k in record) == sorted(spikes) and len(spikes) == 20
+    for k, z in record.items():
+        assert np.array_equal(spikes[k.replace(".", "_")].numpy(), z), k
+    assert np.allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5) and float(out.abs().mean()) > 0.1
 
 
 @pytest.mark.parametrize("dt", [1.0, 1e-4])

@@ -74,7 +74,7 @@ from torch import Tensor, nn
 if TYPE_CHECKING:  # pragma: no cover (imported lazily: importing spikeflow.nir needs no nir)
     import nir
 
-__all__ = ["export", "load", "NIRExportError", "NIRImportError", "Threshold", "Scale", "SumPool2d"]
+__all__ = ["export", "load", "NIRExportError", "NIRImportError", "GraphNet", "Threshold", "Scale", "SumPool2d"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -200,6 +200,7 @@ def _children(model: nn.Module, prefix: str) -> Optional[list[tuple[str, nn.Modu
     from spikeflow.models.iir_nets import IIRNet
     from spikeflow.models.plif_net import PLIFNet
     from spikeflow.models.plif_static import PLIFStaticNet
+    from spikeflow.models.sew_resnet import SEWResNet
 
     if isinstance(model, PLIFNet):
         return [(f"{prefix}features", model.features), (f"{prefix}head", model.head)]
@@ -212,6 +213,9 @@ def _children(model: nn.Module, prefix: str) -> Optional[list[tuple[str, nn.Modu
         return [(f"{prefix}flatten", _FlattenSteps()), (f"{prefix}layers", model.layers)]
     if isinstance(model, (He2020CNN, ASAArchA, ASAArchB, IIRNet)):
         return [(f"{prefix}layers", model.layers)]
+    if isinstance(model, SEWResNet):   # its blocks are leaves of the walk (export's _export_sew_block)
+        return [(f"{prefix}{k}", getattr(model, k))
+                for k in ("stem", "stem_attn", "stem_sn", "pool", "layers", "head", "fc")]
     return None
 
 
@@ -406,6 +410,16 @@ def _stateless_node(leaf: _Leaf, in_shape: Sequence[int], lead: int) -> Any:
                                  "count_include_pad=False with padding have no NIR form")
         stride = m.kernel_size if m.stride is None else m.stride
         return nir.AvgPool2d(kernel_size=_pair(m.kernel_size), stride=_pair(stride), padding=_pair(m.padding))
+    if isinstance(m, nn.AdaptiveAvgPool2d):
+        hw = np.array(in_shape[-2:], dtype=np.int64)
+        out = m.output_size if isinstance(m.output_size, (tuple, list)) else (m.output_size, m.output_size)
+        size = np.array([h if o is None else int(o) for o, h in zip(out, hw)], dtype=np.int64)  # None: keep
+        if len(in_shape) < 3 or np.any(size < 1) or np.any(hw % size):
+            raise NIRExportError(f"layer {name!r} (AdaptiveAvgPool2d): output size {tuple(size)} does not divide "
+                                 f"the input size {tuple(hw)}; only equal windows have a NIR (AvgPool2d) form")
+        kernel = hw // size
+        return nir.AvgPool2d(kernel_size=kernel, stride=kernel, padding=np.zeros(2, dtype=np.int64),
+                             metadata={"spikeflow_type": "AdaptiveAvgPool2d"})
     if isinstance(m, nn.Flatten):
         ndim = len(in_shape) + lead
         start = m.start_dim % ndim - lead
@@ -465,8 +479,112 @@ def _maxpool_node(leaf: _Leaf, spikes: bool) -> Any:
                          metadata={"spikeflow_type": "MaxPool2d"})
 
 
+@dataclass
+class _Path:
+    """The export walk at one point of the model: the value on the sample input, the graph nodes
+    whose outputs sum to it (NIR sums the edges into a node), and whether it holds 0/1 spikes."""
+    x: Tensor
+    src: list[str]
+    spikes: bool
+
+
+class _Builder:
+    """Nodes and edges of the graph being exported (node names are module paths, made unique)."""
+
+    def __init__(self, dt: float) -> None:
+        self.dt = dt
+        self.nodes: dict[str, Any] = {}
+        self.edges: list[tuple[str, str]] = []
+
+    def add(self, name: str, node: Any, src: Sequence[str]) -> str:
+        if len(set(src)) != len(src):
+            raise NIRExportError(f"layer {name!r}: an input that is summed with itself has no NIR edge form")
+        key = name.replace("/", "_") or "layer"
+        while key in self.nodes:
+            key += "_"
+        self.nodes[key] = node
+        self.edges += [(s, key) for s in src]
+        return key
+
+    def sole_fresh(self, src: Sequence[str]) -> Optional[str]:
+        """The one node ``src`` names when nothing reads it yet (BatchNorm folds into it), else None."""
+        if len(src) == 1 and not any(a == src[0] for a, _ in self.edges):
+            return src[0]
+        return None
+
+
+def _export_leaf(b: _Builder, leaf: _Leaf, p: _Path) -> _Path:
+    """Writes the node(s) of one leaf layer after ``p``; returns the path after it."""
+    import nir
+
+    from spikeflow import neurons
+    from spikeflow.layers import StatefulFilter
+    from spikeflow.models.sew_resnet import SEWBasicBlock
+
+    m = leaf.module
+    if not leaf.name:
+        raise NIRExportError(
+            f"{type(m).__name__} is not a graph of layers known to spikeflow.nir (a chain of layers, or "
+            "SEW-ResNet's residual blocks); modules with their own forward have no NIR form")
+    if isinstance(m, SEWBasicBlock):
+        return _export_sew_block(b, leaf, p)
+    step_shape = tuple(int(d) for d in p.x.shape[2:])
+    x = _apply(leaf, p.x)
+    src = p.src
+    if isinstance(m, neurons.BaseNeuron):
+        src = [b.add(leaf.name, _neuron_node(leaf, step_shape, b.dt), src)]
+    elif isinstance(m, StatefulFilter):
+        src = [b.add(leaf.name, _filter_node(leaf, b.dt), src)]
+    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        key = b.sole_fresh(src)
+        prev = b.nodes[key] if key is not None else None
+        if not isinstance(prev, (nir.Affine, nir.Linear, nir.Conv2d)):
+            raise NIRExportError(f"layer {leaf.name!r} ({type(m).__name__}): BatchNorm must follow "
+                                 "a Linear or Conv2d to be folded (NIR has no BatchNorm)")
+        b.nodes[key] = _fold_bn(prev, m, leaf.name)
+    elif isinstance(m, nn.MaxPool2d):
+        pool = b.add(leaf.name, _maxpool_node(leaf, p.spikes), src)
+        shp = tuple(int(d) for d in x.shape[2:])      # Threshold(0): the max of 0/1 values is "sum > 0"
+        src = [b.add(f"{leaf.name}.threshold", nir.Threshold(threshold=np.zeros(shp, dtype=np.float32),
+                                                               metadata={"spikeflow_type": "MaxPool2d"}), [pool])]
+    elif isinstance(m, (nn.RNNBase, nn.RNNCellBase)) or type(m).__name__ in (
+            "ASA", "LastStepReadout") or _is_recurrent(m):
+        raise NIRExportError(f"layer {leaf.name!r}: {type(m).__name__} mixes time steps or is not "
+                             "a spiking layer; NIR has no such node")
+    else:
+        node = _stateless_node(leaf, step_shape, 1 if leaf.folded else 2)
+        if node is not None:
+            src = [b.add(leaf.name, node, src)]
+    spikes = isinstance(m, (neurons.BaseNeuron, nn.MaxPool2d)) or (p.spikes and (isinstance(
+        m, (nn.Dropout, nn.Identity, nn.Flatten, _FlattenSteps))
+        or type(m).__name__ in ("TimeDropout", "StepDropout")))
+    return _Path(x, src, spikes)
+
+
+def _export_sew_block(b: _Builder, leaf: _Leaf, p: _Path) -> _Path:
+    """A SEW block ``O = A + S`` (connect ``ADD``): the residual branch's last neuron and the shortcut
+    (the block input, or the down-sample path's neuron) both feed the next node, which sums them."""
+    from spikeflow.models.sew_resnet import sew_connect
+
+    blk, name = leaf.module, leaf.name
+    if blk.connect != "ADD":
+        rule = "A AND S = A * S" if blk.connect == "AND" else "(NOT A) AND S = (1 - A) * S"
+        raise NIRExportError(
+            f"layer {name!r} (SEWBasicBlock, connect={blk.connect!r}): O = {rule} is a product of the two "
+            "branches' spikes; NIR combines the edges into a node only by summation (connect='ADD' exports)")
+    short = p
+    if blk.downsample is not None:
+        for sub in _walk(blk.downsample, f"{name}.downsample", leaf.folded):
+            short = _export_leaf(b, sub, short)
+    res = p
+    for key in ("conv1", "attn1", "sn1", "conv2", "attn2", "sn2"):
+        for sub in _walk(getattr(blk, key), f"{name}.{key}", leaf.folded):
+            res = _export_leaf(b, sub, res)
+    return _Path(sew_connect(res.x, short.x, "ADD"), res.src + short.src, False)
+
+
 def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.NIRGraph":
-    """The NIR graph of ``model`` (a chain of spikeflow layers), checked on ``sample_input``.
+    """The NIR graph of ``model`` (a chain of spikeflow layers, or a SEW-ResNet), checked on ``sample_input``.
 
     Args:
         model: a spikeflow model (e.g. ``create_model(name)``) or an ``nn.Sequential`` of layers;
@@ -476,14 +594,14 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
             running the walked layers on it must give ``model(sample_input)`` exactly.
         dt: the step length in NIR time units (time constants are ``tau_steps * dt``).
 
-    Returns: a ``nir.NIRGraph`` ``input -> ... -> output`` (node names are module paths).
+    Returns: a ``nir.NIRGraph`` ``input -> ... -> output`` (node names are module paths); a chain,
+    except for SEW blocks (connect ``ADD``), whose two branches both feed the next node (NIR sums them).
 
     Raises: :class:`NIRExportError` naming the first layer NIR cannot express exactly.
     """
     import nir
 
-    from spikeflow import neurons
-    from spikeflow.layers import StatefulFilter
+    from spikeflow import __version__
     from spikeflow.neurons import StatefulModule
 
     if not isinstance(sample_input, Tensor) or sample_input.dim() < 3:
@@ -500,60 +618,28 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
     for m, _, _ in kept:
         m.persistent, m._stored_state = False, None
     model.eval()
+    b = _Builder(dt)
+    in_shape = tuple(int(d) for d in sample_input.shape[2:])
+    b.nodes["input"] = nir.Input(input_type=np.array(in_shape))
     try:
         with torch.no_grad():
-            leaves = list(_walk(model, ""))
-            x = sample_input
-            nodes: list[tuple[str, Any]] = []
-            spikes = False  # whether x holds the 0/1 spikes of a neuron (max pooling needs them)
-            for leaf in leaves:
-                m = leaf.module
-                if not leaf.name:
-                    raise NIRExportError(
-                        f"{type(m).__name__} is not a chain of layers known to spikeflow.nir (residual or "
-                        "branching models, and modules with their own forward, have no chain form)")
-                step_shape = tuple(int(d) for d in x.shape[2:])
-                if isinstance(m, neurons.BaseNeuron):
-                    nodes.append((leaf.name, _neuron_node(leaf, step_shape, dt)))
-                elif isinstance(m, StatefulFilter):
-                    nodes.append((leaf.name, _filter_node(leaf, dt)))
-                elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                    prev = nodes[-1][1] if nodes else None
-                    if not isinstance(prev, (nir.Affine, nir.Linear, nir.Conv2d)):
-                        raise NIRExportError(f"layer {leaf.name!r} ({type(m).__name__}): BatchNorm must follow "
-                                             "a Linear or Conv2d to be folded (NIR has no BatchNorm)")
-                    nodes[-1] = (nodes[-1][0], _fold_bn(prev, m, leaf.name))
-                elif isinstance(m, nn.MaxPool2d):
-                    nodes.append((leaf.name, _maxpool_node(leaf, spikes)))
-                    nodes.append((f"{leaf.name}.threshold", None))  # Threshold(0): filled below
-                elif isinstance(m, (nn.RNNBase, nn.RNNCellBase)) or type(m).__name__ in (
-                        "ASA", "LastStepReadout") or _is_recurrent(m):
-                    raise NIRExportError(f"layer {leaf.name!r}: {type(m).__name__} mixes time steps or is not "
-                                         "a spiking layer; NIR has no such node")
-                else:
-                    node = _stateless_node(leaf, step_shape, 1 if leaf.folded else 2)
-                    if node is not None:
-                        nodes.append((leaf.name, node))
-                x = _apply(leaf, x)
-                spikes = isinstance(m, (neurons.BaseNeuron, nn.MaxPool2d)) or (spikes and (isinstance(
-                    m, (nn.Dropout, nn.Identity, nn.Flatten, _FlattenSteps))
-                    or type(m).__name__ in ("TimeDropout", "StepDropout")))
-                if nodes and nodes[-1][1] is None:  # the Threshold(0) of a max pool: one step's shape
-                    shp = tuple(int(d) for d in x.shape[2:])
-                    nodes[-1] = (nodes[-1][0], nir.Threshold(threshold=np.zeros(shp, dtype=np.float32),
-                                                             metadata={"spikeflow_type": "MaxPool2d"}))
+            p = _Path(sample_input, ["input"], False)
+            for leaf in _walk(model, ""):
+                p = _export_leaf(b, leaf, p)
             expected = model(sample_input)
-            if not (isinstance(expected, Tensor) and expected.shape == x.shape and torch.equal(expected, x)):
+            if not (isinstance(expected, Tensor) and expected.shape == p.x.shape and torch.equal(expected, p.x)):
                 raise NIRExportError(
-                    f"export: the layers found in {type(model).__name__} (a chain of {len(leaves)}) do not "
-                    "reproduce its forward; NIR export needs a model that is a chain of layers")
+                    f"export: the layers found in {type(model).__name__} do not reproduce its forward; NIR "
+                    "export needs a chain of layers (or a SEW-ResNet) whose forward is their composition")
     finally:
         model.train(was_training)
         for m, persistent, state in kept:
             m.persistent, m._stored_state = persistent, state
-    in_shape = tuple(int(d) for d in sample_input.shape[2:])
-    out_shape = tuple(int(d) for d in x.shape[2:])
-    return _chain_graph(nodes, in_shape, out_shape, dt)
+    out_shape = tuple(int(d) for d in p.x.shape[2:])
+    out = b.add("output", nir.Output(output_type=np.array(out_shape)), p.src)
+    assert out == "output"
+    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, type_check=False,
+                        metadata={"producer": f"spikeflow {__version__}", "dt": float(dt)})
 
 
 def _is_recurrent(m: nn.Module) -> bool:
@@ -570,29 +656,13 @@ def _apply(leaf: _Leaf, x: Tensor) -> Tensor:
     return leaf.module(x)
 
 
-def _chain_graph(nodes: list[tuple[str, Any]], in_shape: tuple, out_shape: tuple, dt: float) -> Any:
-    import nir
-
-    from spikeflow import __version__
-
-    named: dict[str, Any] = {"input": nir.Input(input_type=np.array(in_shape))}
-    order = ["input"]
-    for name, node in nodes:
-        key = name.replace("/", "_") or "layer"
-        while key in named:
-            key += "_"
-        named[key] = node
-        order.append(key)
-    named["output"] = nir.Output(output_type=np.array(out_shape))
-    order.append("output")
-    edges = list(zip(order[:-1], order[1:]))
-    return nir.NIRGraph(nodes=named, edges=edges, type_check=False,
-                        metadata={"producer": f"spikeflow {__version__}", "dt": float(dt)})
-
-
 # -------------------------------------------------------------------------------------------- load
-def _chain(graph: Any, where: str) -> list[str]:
-    """Node names from the Input to the Output of a chain graph (every node one in, one out)."""
+def _topology(graph: Any, where: str) -> tuple[str, str, list[str], dict[str, list[str]]]:
+    """Input and Output node, the other nodes in an execution (topological) order, and each node's
+    predecessors in edge order. Checks: one Input and one Output, edges name nodes, no cycle, every
+    node fed (reachable from the Input) and feeding the Output."""
+    import heapq
+
     import nir
 
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
@@ -600,27 +670,93 @@ def _chain(graph: Any, where: str) -> list[str]:
     if len(inputs) != 1 or len(outputs) != 1:
         raise NIRImportError(f"{where}: spikeflow loads graphs with one Input and one Output node, got "
                              f"{len(inputs)} and {len(outputs)}")
+    preds: dict[str, list[str]] = {k: [] for k in graph.nodes}
     succ: dict[str, list[str]] = {k: [] for k in graph.nodes}
-    for a, b in graph.edges:
+    for edge in graph.edges:
+        a, b = edge
         if a not in graph.nodes or b not in graph.nodes:
             raise NIRImportError(f"{where}: edge ({a!r}, {b!r}) names a node that is not in the graph")
+        if b in succ[a]:
+            raise NIRImportError(f"{where}: edge ({a!r}, {b!r}) appears twice")
+        preds[b].append(a)
         succ[a].append(b)
-    order, node = [], inputs[0]
-    seen = set()
-    while True:
-        order.append(node)
-        seen.add(node)
-        if node == outputs[0]:
-            break
-        nxt = succ[node]
-        if len(nxt) != 1 or nxt[0] in seen:
-            raise NIRImportError(f"{where}: node {node!r} has {len(nxt)} successors {nxt}; spikeflow loads "
-                                 "chains (each node feeding the next) and the IIR-neuron subgraph")
-        node = nxt[0]
-    if len(order) != len(graph.nodes) or len(graph.edges) != len(order) - 1:
-        raise NIRImportError(f"{where}: {len(graph.nodes) - len(order)} nodes or extra edges are not on the "
-                             "Input -> Output chain; spikeflow loads chain graphs")
-    return order
+    inp, out = inputs[0], outputs[0]
+    if preds[inp] or succ[out]:
+        raise NIRImportError(f"{where}: an edge leads into the Input {inp!r} or out of the Output {out!r}")
+    rank: dict[str, int] = {}      # ties: first appearance in the edges (nir.read sorts the nodes by name)
+    for k in [k for e in graph.edges for k in e] + list(graph.nodes):
+        rank.setdefault(k, len(rank))
+    missing = {k: len(v) for k, v in preds.items()}
+    ready, order = [(rank[inp], inp)], []
+    while ready:
+        _, k = heapq.heappop(ready)
+        order.append(k)
+        for s in succ[k]:
+            missing[s] -= 1
+            if missing[s] == 0:
+                heapq.heappush(ready, (rank[s], s))
+    done = set(order)
+    left = [k for k in graph.nodes if k not in done]
+    if left:
+        orphans = [k for k in left if not preds[k]]
+        if orphans:
+            raise NIRImportError(f"{where}: nodes {orphans} have no incoming edge (not fed by the Input {inp!r})")
+        cyc, peeled = set(left), True
+        while peeled:   # peel nodes that feed nothing, or are fed by nothing, in the rest: cycles remain
+            keep = {k for k in cyc if any(s in cyc for s in succ[k]) and any(a in cyc for a in preds[k])}
+            peeled, cyc = keep != cyc, keep
+        raise NIRImportError(f"{where}: the graph has a cycle through nodes {[k for k in left if k in cyc]}; "
+                             "spikeflow loads DAGs (a cycle only inside the IIR-neuron subgraph)")
+    feeds, stack = {out}, [out]
+    while stack:
+        for a in preds[stack.pop()]:
+            if a not in feeds:
+                feeds.add(a)
+                stack.append(a)
+    dead = [k for k in order if k not in feeds]
+    if dead:
+        raise NIRImportError(f"{where}: nodes {dead} do not lead to the Output {out!r}")
+    return inp, out, [k for k in order if k not in (inp, out)], preds
+
+
+class GraphNet(nn.Module):
+    """A loaded NIR graph that is not a chain (e.g. SEW-ResNet's residual sums): its nodes run in a
+    topological order, each on the whole sequence ``[T, B, ...]``, and a node's input is the sum of
+    its predecessors' outputs (NIR's rule for several edges into one node).
+
+    ``layers`` (an ``nn.ModuleDict``, keys: node names with ``.`` as ``_``) holds one spikeflow layer
+    per node (an ``nn.Sequential`` where a node needs several, e.g. ``Scale`` + neuron);
+    ``sources[key]`` names the nodes summed into it (``"input"`` for the graph's Input).
+    """
+
+    def __init__(self, layers: "OrderedDict[str, nn.Module]", sources: dict[str, list[str]],
+                 output_sources: list[str]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict(layers)
+        self.sources = {k: list(v) for k, v in sources.items()}
+        self.output_sources = list(output_sources)
+        last: dict[str, int] = {}
+        keys = list(self.layers.keys())
+        for i, k in enumerate(keys):
+            for s in self.sources[k]:
+                last[s] = i
+        self._free = [[s for s, j in last.items() if j == i and s not in self.output_sources]
+                      for i in range(len(keys))]
+
+    @staticmethod
+    def _sum(values: dict[str, Tensor], names: list[str]) -> Tensor:
+        u = values[names[0]]
+        for s in names[1:]:
+            u = u + values[s]
+        return u
+
+    def forward(self, x: Tensor) -> Tensor:
+        values = {"input": x}
+        for (key, layer), free in zip(self.layers.items(), self._free):
+            values[key] = layer(self._sum(values, self.sources[key]))
+            for s in free:               # no later node reads it
+                del values[s]
+        return self._sum(values, self.output_sources)
 
 
 def _meta(node: Any) -> dict[str, Any]:
@@ -941,7 +1077,7 @@ def _load_node(name: str, node: Any, dt: float, shape: Optional[tuple], compare:
 
 
 def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None,
-         compare: str = ">") -> nn.Sequential:
+         compare: str = ">") -> nn.Module:
     """A spikeflow module running the NIR ``graph`` on ``[T, B, ...]`` inputs.
 
     Args:
@@ -951,10 +1087,12 @@ def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None,
         compare: the firing test of neurons whose node has no ``metadata["compare"]``: ``">"``
             (``v > v_threshold``, the NIR definition; snnTorch, Norse) or ``">="`` (SpikingJelly).
 
-    Returns: an ``nn.Sequential`` of spikeflow layers (stateless ones in ``SeqToBatch``) whose names
-    are the graph's node names; it starts from rest on every call like every spikeflow model.
+    Returns: for a chain graph an ``nn.Sequential`` of spikeflow layers (stateless ones in
+    ``SeqToBatch``) whose names are the graph's node names; for any other DAG a :class:`GraphNet`
+    (nodes in topological order, the edges into a node summed). It starts from rest on every call
+    like every spikeflow model.
 
-    Raises: :class:`NIRImportError` naming the node that spikeflow cannot express.
+    Raises: :class:`NIRImportError` naming the node (or the cycle) that spikeflow cannot express.
     """
     import nir
 
@@ -968,20 +1106,35 @@ def load(graph: Union["nir.NIRGraph", PathLike], *, dt: Optional[float] = None,
         raise ValueError(f"load: dt must be a finite number > 0, got {dt!r}")
     if compare not in (">", ">="):
         raise ValueError(f"load: compare must be '>' or '>=', got {compare!r}")
-    modules: dict[str, nn.Module] = {}
-    shape: Optional[tuple] = None
-    for name in _chain(graph, "load"):
+    inp, out, order, preds = _topology(graph, "load")
+    shape_out: dict[str, Optional[tuple]] = {
+        inp: tuple(int(d) for d in np.asarray(graph.nodes[inp].input_type["input"]).reshape(-1))}
+    parts: dict[str, list[nn.Module]] = {}
+    for name in order:
         node = graph.nodes[name]
-        if isinstance(node, (nir.Input, nir.Output)):
-            if isinstance(node, nir.Input):
-                shape = tuple(int(d) for d in np.asarray(node.input_type["input"]).reshape(-1))
-            continue
-        parts = _load_node(name, node, dt, shape, compare)
-        key = name.replace(".", "_")
-        for i, part in enumerate(parts):
-            modules[key if i == len(parts) - 1 else f"{key}_{type(part).__name__.lower()}"] = part
-        out = getattr(node, "output_type", None)
-        out_shape = out.get("output") if isinstance(out, dict) else None
-        shape = (tuple(int(d) for d in np.asarray(out_shape).reshape(-1))
-                 if out_shape is not None and np.asarray(out_shape).size else shape)
-    return nn.Sequential(OrderedDict(modules))
+        shape = shape_out[preds[name][0]]
+        parts[name] = _load_node(name, node, dt, shape, compare)
+        out_t = getattr(node, "output_type", None)
+        out_shape = out_t.get("output") if isinstance(out_t, dict) else None
+        shape_out[name] = (tuple(int(d) for d in np.asarray(out_shape).reshape(-1))
+                           if out_shape is not None and np.asarray(out_shape).size else shape)
+    chain = all(len(preds[k]) == 1 for k in order + [out]) and len(graph.edges) == len(order) + 1
+    if chain:
+        modules: dict[str, nn.Module] = {}
+        for name in order:
+            key = name.replace(".", "_")
+            for i, part in enumerate(parts[name]):
+                modules[key if i == len(parts[name]) - 1 else f"{key}_{type(part).__name__.lower()}"] = part
+        return nn.Sequential(OrderedDict(modules))
+    keys: dict[str, str] = {inp: "input"}
+    for name in order:
+        key = name.replace(".", "_") or "node"
+        while key in keys.values():
+            key += "_"
+        keys[name] = key
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    for name in order:
+        p = parts[name]
+        layers[keys[name]] = p[0] if len(p) == 1 else nn.Sequential(OrderedDict(
+            (f"{type(m).__name__.lower()}{i}", m) for i, m in enumerate(p)))
+    return GraphNet(layers, {keys[k]: [keys[s] for s in preds[k]] for k in order}, [keys[s] for s in preds[out]])
