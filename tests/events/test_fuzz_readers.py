@@ -608,5 +608,22 @@ def test_dtype_state_with_reference_flags_is_refused(tmp_path):
 
     path = tmp_path / "data_batch_1"
     path.write_bytes(pickle.dumps({b"data": Array(), b"labels": [1]}, protocol=2))
-    with pytest.raises(pickle.UnpicklingError, match="non-standard dtype"):
+    with pytest.raises(pickle.UnpicklingError, match="dtype state"):
         read_batch(path)
+
+
+def test_datetime_dtype_with_object_state_is_refused(tmp_path):
+    """Found by fuzzing (protocol 2): one flipped bit turned 'O8' into 'M8', and numpy's dtype
+    __setstate__ applied the object dtype's state to a datetime dtype (segmentation fault)."""
+    arr = np.empty(2, dtype=object)
+    arr[0], arr[1] = np.arange(3), np.arange(2)
+    head = _object_npy(arr)
+    head = head[:head.index(b"\n") + 1]
+    body = pickle.dumps(arr, protocol=2)
+    assert body.count(b"O8") == 1
+    path = tmp_path / "train_data.npy"
+    path.write_bytes(head + body)
+    assert [a.tolist() for a in load_object_array(path)] == [[0, 1, 2], [0, 1]]
+    path.write_bytes(head + body.replace(b"O8", b"M8"))
+    with pytest.raises(EventFormatError, match=r"train_data\.npy.*dtype state"):
+        load_object_array(path)

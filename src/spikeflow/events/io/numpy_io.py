@@ -321,6 +321,26 @@ def _check_array_state(state: object) -> None:
                                      f"match shape {shape} of {dtype}")
 
 
+def _check_dtype_state(dtype: np.dtype, state: object) -> None:
+    """A dtype ``__setstate__`` argument that only sets what numpy itself would: versions 1-4
+    ``(version, endian, subarray, names, fields, elsize, alignment[, flags[, metadata]])`` with
+    no subarray/fields/metadata, the canonical size, alignment and flags, and a byte order the
+    type can have (numpy's ``__setstate__`` trusts these values; a datetime dtype given an
+    object dtype's state crashed the process)."""
+    if not plain_dtype(dtype, True) or not isinstance(state, tuple) or not 7 <= len(state) <= 9 \
+            or state[0] not in (1, 2, 3, 4) or (len(state) == 7) != (state[0] < 3):
+        raise pickle.UnpicklingError(f"dtype state {state!r:.80}: unsupported layout")
+    endian, subarray, names, fields, elsize, alignment = state[1:7]
+    canon = np.dtype(dtype.str)
+    flags = state[7] if len(state) > 7 else canon.flags
+    metadata = state[8] if len(state) > 8 else None
+    if (endian not in ("<", ">", "=", "|") or (endian == "|") != (canon.byteorder == "|")
+            or (subarray, names, fields, metadata) != (None, None, None, None)
+            or elsize not in (-1, canon.itemsize) or alignment not in (-1, canon.alignment)
+            or flags != canon.flags):
+        raise pickle.UnpicklingError(f"dtype state {state!r:.80} does not describe {canon}")
+
+
 class SafeNumpyUnpickler(pickle._Unpickler):
     """A pure-Python unpickler for numpy array pickles from untrusted files.
 
@@ -347,7 +367,9 @@ class SafeNumpyUnpickler(pickle._Unpickler):
         state, inst = self.stack[-1], self.stack[-2]
         if isinstance(inst, np.ndarray):
             _check_array_state(state)
-        elif not isinstance(inst, np.dtype):
+        elif isinstance(inst, np.dtype):
+            _check_dtype_state(inst, state)
+        else:
             raise pickle.UnpicklingError(f"BUILD on {type(inst).__name__}")
         pickle._Unpickler.load_build(self)
         if isinstance(inst, np.dtype) and not plain_dtype(inst, True):
