@@ -245,6 +245,18 @@ def test_compare_metadata_kept(tmp_path: Path) -> None:
     assert torch.equal(load(graph, compare=">=")(x), net(x))
 
 
+def test_layers_named_input_output(tmp_path: Path) -> None:
+    """Module paths equal to the graph's Input/Output names are renamed, not overwritten."""
+    from collections import OrderedDict
+
+    net = nn.Sequential(OrderedDict([("input", _drive(3, 4, 1)), ("output", sf.neurons.IF(v_threshold=0.5))]))
+    graph = export(net, torch.rand(3, 2, 3))
+    assert list(graph.nodes) == ["input", "input_", "output_", "output"]
+    assert graph.edges == [("input", "input_"), ("input_", "output_"), ("output_", "output")]
+    x = torch.rand(5, 2, 3)
+    assert torch.equal(_round_trip(graph, tmp_path)(x), net(x)) and float(net(x).mean()) > 0
+
+
 def test_graph_layout() -> None:
     """Node kinds and the folded BatchNorm of a PLIF net; dt in the graph's metadata."""
     model, x = _model("plif_nmnist")
@@ -771,3 +783,16 @@ def test_registered_snn_graph_runs_in_spikingjelly() -> None:
     with torch.no_grad():
         out, ref = theirs(x)[0], model(x)
     assert torch.equal(out, ref) and float(ref.mean()) > 0
+
+
+def test_sew_graph_runs_in_spikingjelly() -> None:
+    """SEW-ResNet-18 (ADD, small stem: Conv2d, IF, AvgPool2d, Flatten, Affine and summed edges) written
+    by spikeflow runs in SpikingJelly (nirtorch sums the edges into a node) with the same output."""
+    pytest.importorskip("spikingjelly.activation_based")
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    model, x = _sew("sew_resnet18", "small", "if")
+    theirs = import_from_nir(export(model, x, dt=1e-4), dt=1e-4, step_mode="m")
+    with torch.no_grad():
+        out, ref = theirs(x)[0], model(x)
+    assert torch.equal(out, ref) and float(ref.abs().mean()) > 0.1

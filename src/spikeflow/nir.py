@@ -1,9 +1,10 @@
 """NIR export and import (the Neuromorphic Intermediate Representation, the ``nir`` package).
 
-:func:`export` walks a spikeflow model's module tree (every registered model is a chain of
-layers) and writes one NIR node per layer; :func:`load` builds a spikeflow ``nn.Module`` from a NIR
-graph (written by spikeflow or by a peer: snnTorch, Norse, SpikingJelly). docs/nir.md has the
-table of registered models and the peers' conventions.
+:func:`export` walks a spikeflow model's module tree (a chain of layers, or SEW-ResNet's residual
+blocks) and writes one NIR node per layer; :func:`load` builds a spikeflow ``nn.Module`` from a NIR
+graph (written by spikeflow or by a peer: snnTorch, Norse, SpikingJelly): an ``nn.Sequential`` for a
+chain, a :class:`GraphNet` for any other DAG. docs/nir.md has the table of registered models and the
+peers' conventions.
 
     >>> import torch, nir, spikeflow as sf
     >>> from spikeflow.nir import export, load
@@ -20,8 +21,14 @@ reads a NIR ODE with the forward-Euler step of length ``dt`` (the convention of 
 SpikingJelly) and exports time constants so that this step reproduces the spikeflow update
 exactly: a time constant of ``tau`` steps becomes ``tau * dt`` (default ``dt = 1``: NIR times in
 steps; ``dt=1e-3`` gives seconds for 1 ms steps). Within a step every feed-forward edge is
-instantaneous (a layer sees the current step's output of the layer before it); an edge that closes a
-cycle delivers the previous step's value (snnTorch's recurrent-graph convention).
+instantaneous (a layer sees the current step's output of the layer before it); several edges into
+one node are summed (NIR's rule); an edge that closes a cycle delivers the previous step's value
+(snnTorch's recurrent-graph convention; spikeflow has one cycle, inside the IIR-neuron subgraph).
+
+**SEW blocks** (connect ``ADD``, ``O = A + S``): the residual branch's last neuron ``A`` and the
+shortcut ``S`` (the block input, or the down-sample path ``Conv1x1-BN-SN``) both get an edge into
+each node that reads ``O``, which sums them; there is no extra node. ``AND``/``IAND`` are products
+of spikes, which NIR cannot form (:class:`NIRExportError` naming the block).
 
 **Neurons** (Euler with ``dt``; ``v_reset = v_leak`` where spikeflow charges towards ``v_reset``)::
 
@@ -43,11 +50,13 @@ for LIF/PLIF/IF by default) is kept in the node's ``metadata["compare"]`` and :f
 it (``">"`` when absent). Not expressible (:class:`NIRExportError` naming the layer): the soft
 reset (``v_reset=None``), the IIR neuron with ``membrane_filter=True`` (a leaky membrane that a
 spike does not reset), dual-exp coefficients without two real poles in ``[0, 1)``, the read-out
-filter, max pooling of non-spike values, ASA attention and every layer that mixes time steps or
-is not an SNN layer (RNN/LSTM/GRU baselines, last-step read-outs).
+filter, max pooling of non-spike values, ASA attention, SEW's ``AND``/``IAND`` connect functions
+and every layer that mixes time steps or is not an SNN layer (RNN/LSTM/GRU baselines, last-step
+read-outs).
 
 **Layers**: ``Linear`` -> ``Affine``/``Linear``; ``Conv2d`` -> ``Conv2d``; ``BatchNorm`` (eval
 statistics) folded into the preceding ``Linear``/``Conv2d`` in float64; ``AvgPool2d`` -> ``AvgPool2d``;
+``AdaptiveAvgPool2d`` whose output size divides the input -> ``AvgPool2d`` (equal windows);
 ``MaxPool2d`` of spikes -> ``SumPool2d`` + ``Threshold(0)`` (the max of 0/1 values is "sum > 0");
 ``Flatten`` -> ``Flatten`` (dims of one step); ``SeqToBatch`` is transparent; dropout is dropped
 (export is inference); ``VotingLayer(g)`` -> ``Linear`` with ``1/g`` blocks (read back as voting).
@@ -500,7 +509,7 @@ class _Builder:
         if len(set(src)) != len(src):
             raise NIRExportError(f"layer {name!r}: an input that is summed with itself has no NIR edge form")
         key = name.replace("/", "_") or "layer"
-        while key in self.nodes:
+        while key in self.nodes or key == "output":     # "input"/"output": the graph's Input/Output
             key += "_"
         self.nodes[key] = node
         self.edges += [(s, key) for s in src]
@@ -636,8 +645,8 @@ def export(model: nn.Module, sample_input: Tensor, *, dt: float = 1.0) -> "nir.N
         for m, persistent, state in kept:
             m.persistent, m._stored_state = persistent, state
     out_shape = tuple(int(d) for d in p.x.shape[2:])
-    out = b.add("output", nir.Output(output_type=np.array(out_shape)), p.src)
-    assert out == "output"
+    b.nodes["output"] = nir.Output(output_type=np.array(out_shape))
+    b.edges += [(s, "output") for s in p.src]
     return nir.NIRGraph(nodes=b.nodes, edges=b.edges, type_check=False,
                         metadata={"producer": f"spikeflow {__version__}", "dt": float(dt)})
 
