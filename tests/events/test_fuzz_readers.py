@@ -627,3 +627,26 @@ def test_datetime_dtype_with_object_state_is_refused(tmp_path):
     path.write_bytes(head + body.replace(b"O8", b"M8"))
     with pytest.raises(EventFormatError, match=r"train_data\.npy.*dtype state"):
         load_object_array(path)
+
+
+def test_python2_style_batch_still_loads(tmp_path):
+    """Python 2 pickles (the official CIFAR-10 batches) name dtypes and byte orders with byte
+    strings; the checked unpickler accepts them."""
+    from numpy._core.multiarray import _reconstruct
+
+    data = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+
+    class Dtype:
+        def __reduce__(self):
+            return np.dtype, (b"u1", 0, 1), (3, b"|", None, None, None, -1, -1, 0)
+
+    class Array:
+        def __reduce__(self):
+            return _reconstruct, (np.ndarray, (0,), b"b"), (1, (2, 3072), Dtype(), False,
+                                                           data.tobytes())
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(pickle.dumps({b"data": Array(), b"labels": [3, 9]}, protocol=2))
+    images, labels = read_batch(path)
+    assert labels.tolist() == [3, 9]
+    np.testing.assert_array_equal(images, data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))

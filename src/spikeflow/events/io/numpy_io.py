@@ -273,7 +273,10 @@ def _reconstruct(subtype: object, shape: object, dtype: object) -> np.ndarray:
 
 
 def _dtype(obj: object, align: object = False, copy: object = True) -> np.dtype:
-    # always a fresh copy: BUILD must never modify numpy's shared builtin descriptors
+    # always a fresh copy: BUILD must never modify numpy's shared builtin descriptors;
+    # Python 2 pickles (CIFAR-10) name the type with a byte string
+    if isinstance(obj, bytes) and obj.isascii():
+        obj = obj.decode("ascii")
     if not isinstance(obj, str):
         raise pickle.UnpicklingError(f"dtype({obj!r}): only dtype names")
     return np.dtype(obj, bool(align), True)
@@ -331,6 +334,8 @@ def _check_dtype_state(dtype: np.dtype, state: object) -> None:
             or state[0] not in (1, 2, 3, 4) or (len(state) == 7) != (state[0] < 3):
         raise pickle.UnpicklingError(f"dtype state {state!r:.80}: unsupported layout")
     endian, subarray, names, fields, elsize, alignment = state[1:7]
+    if isinstance(endian, bytes):  # Python 2 pickles
+        endian = endian.decode("latin1")
     canon = np.dtype(dtype.str)
     flags = state[7] if len(state) > 7 else canon.flags
     metadata = state[8] if len(state) > 8 else None
