@@ -362,6 +362,8 @@ def test_dag_load_sums_the_edges_into_a_node() -> None:
     x = torch.rand(4, 2, 3)
     a = x * torch.tensor([1.0, -1.0, 0.5])
     assert torch.equal(net(x), ((a + 3 * x) * 2 + 1) + a)
+    with pytest.raises(ValueError, match=r"node 'a' reads \['b'\]; sources must be 'input' or earlier"):
+        sf.nir.GraphNet({"a": nn.Identity(), "b": nn.Identity()}, {"a": ["b"], "b": ["input"]}, ["a"])
 
 
 def _sew(name: str = "sew_resnet18", stem: str = "small", neuron: str = "if", seed: int = 0,

@@ -736,6 +736,7 @@ class GraphNet(nn.Module):
     ``layers`` (an ``nn.ModuleDict``, keys: node names with ``.`` as ``_``) holds one spikeflow layer
     per node (an ``nn.Sequential`` where a node needs several, e.g. ``Scale`` + neuron);
     ``sources[key]`` names the nodes summed into it (``"input"`` for the graph's Input).
+    Shape: ``[T, B, *in] -> [T, B, *out]``.
     """
 
     def __init__(self, layers: "OrderedDict[str, nn.Module]", sources: dict[str, list[str]],
@@ -746,8 +747,13 @@ class GraphNet(nn.Module):
         self.output_sources = list(output_sources)
         last: dict[str, int] = {}
         keys = list(self.layers.keys())
-        for i, k in enumerate(keys):
-            for s in self.sources[k]:
+        for i, k in enumerate(keys + ["<output>"]):
+            srcs = self.sources.get(k) if k != "<output>" else self.output_sources
+            bad = [s for s in srcs or [None] if s != "input" and s not in keys[:i]]
+            if bad:
+                raise ValueError(f"GraphNet: node {k!r} reads {bad}; sources must be 'input' or earlier layers "
+                                 f"(a non-empty list each; layers in execution order)")
+            for s in srcs if k != "<output>" else []:
                 last[s] = i
         self._free = [[s for s, j in last.items() if j == i and s not in self.output_sources]
                       for i in range(len(keys))]
