@@ -1072,8 +1072,16 @@ def _load_node(name: str, node: Any, dt: float, shape: Optional[tuple], compare:
         return [SeqToBatch(nn.AvgPool2d(tuple(int(k) for k in node.kernel_size),
                                         tuple(int(s) for s in node.stride), tuple(int(p) for p in node.padding)))]
     if isinstance(node, nir.SumPool2d):
+        if _meta(node).get("spikeflow_type") == "MaxPool2d":
+            # spikeflow's max pooling of spikes: max == (sum > 0) on 0/1 values, and a real max pool
+            # passes gradients (the Threshold's step would not), so the loaded net trains
+            return [SeqToBatch(nn.MaxPool2d(tuple(int(k) for k in node.kernel_size),
+                                            tuple(int(s) for s in node.stride),
+                                            tuple(int(q) for q in node.padding)))]
         return [SeqToBatch(SumPool2d(node.kernel_size, node.stride, node.padding))]
     if isinstance(node, nir.Threshold):
+        if _meta(node).get("spikeflow_type") == "MaxPool2d":
+            return [nn.Identity()]   # the max pool above already gives the 0/1 values
         return [Threshold(_t(node.threshold))]
     if isinstance(node, nir.Scale):
         return [Scale(_t(node.scale))]
