@@ -88,3 +88,25 @@ def test_daily_action_dvs(tmp_path):
         create_dataset("daily_action_dvs", root, "train", check_counts=False, sensor="vga")
     with pytest.raises(MissingDataError, match="3 .aedat files, expected 120"):
         create_dataset("daily_action_dvs", root, "train", cache_dir=tmp_path / "c")
+
+
+@pytest.mark.parametrize("column,value,match", [
+    (3, -1, r"column 'p': value -1\.0 at index 7 is outside 0\.\.1"),       # -1/+1 polarity
+    (1, 70000, r"column 'x': value 70000\.0 at index 7 is outside"),        # wrapped to int16 before
+    (0, 12.5, r"column 't': value 12\.5 at index 7 is not a finite whole number"),
+    (0, -5, r"event 7 \(file order\) has a negative timestamp")])
+def test_dvs_gait_checks_every_value(tmp_path, column, value, match):
+    """Gait samples go through the same value checks as the file readers (issue 17 item 6): a
+    polarity of -1, an x that does not fit, a fractional or negative t raise, naming the sample."""
+    from spikeflow.events.io import from_columns
+    from spikeflow.events.types import EventFormatError
+
+    arr = np.stack([np.arange(20) * 100, np.arange(20) % 128, np.arange(20) % 128,
+                    np.arange(20) % 2], 1).astype(np.float64)
+    assert from_columns(arr, "txyp", "gait#0").size == 20
+    arr[7, column] = value
+    with pytest.raises(EventFormatError, match=r"gait#0: " + match):
+        from_columns(arr, "txyp", "gait#0")
+    seconds = np.stack([np.arange(5) * 1e-3, np.zeros(5), np.zeros(5), np.ones(5)], 1)
+    assert from_columns(seconds, "txyp", "s", time_scale=1e6)["t"].tolist() == [0, 1000, 2000,
+                                                                                 3000, 4000]

@@ -51,12 +51,9 @@ class GaitReader:
 
     def take(self, opened: np.ndarray, sample: EventSample) -> np.ndarray:
         arr = np.asarray(opened[sample.selector[0]])
-        ev = from_columns(arr, self.columns, f"{sample.source}[{sample.selector[0]}]")
-        if self.time_scale != 1.0:
-            ev["t"] = np.rint(arr[:, self.columns.index("t")] * self.time_scale)
-        if ev.size > 1 and np.any(np.diff(ev["t"]) < 0):
-            ev = ev[np.argsort(ev["t"], kind="stable")]
-        return ev
+        # every value checked and the timestamp rule applied (docs/events.md), never cast silently
+        return from_columns(arr, self.columns, f"{sample.source}[{sample.selector[0]}]",
+                            time_scale=self.time_scale)
 
 
 def gait_samples(root: Path, split: str) -> list[EventSample]:

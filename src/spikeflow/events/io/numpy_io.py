@@ -37,19 +37,31 @@ from typing import IO
 import numpy as np
 
 from spikeflow.events.io._checks import events_from_columns
-from spikeflow.events.types import EVENT_DTYPE, EventFormatError, as_events
+from spikeflow.events.types import EventFormatError, as_events
 from spikeflow.utils.atomic import atomic_open
 
-def from_columns(array: np.ndarray, columns: str, what: object = "array") -> np.ndarray:
-    """Events from a 2-D ``[N, len(columns)]`` array; ``columns`` names each column (x, y, t, p)."""
+def from_columns(array: np.ndarray, columns: str, what: object = "array",
+                 time_scale: float = 1.0) -> np.ndarray:
+    """Events from a 2-D ``[N, len(columns)]`` array; ``columns`` names each column (x, y, t, p).
+
+    ``t`` is multiplied by ``time_scale`` and rounded to whole microseconds first (e.g. ``1e6`` for
+    seconds). Every value is checked as the file readers do
+    (:func:`spikeflow.events.io._checks.events_from_columns`: whole numbers, ``0 <= x, y <= 32767``,
+    ``p`` in {0, 1}, the timestamp rule of docs/events.md); :class:`EventFormatError` naming
+    ``what``, the column and the first bad index otherwise. Sorted by ``t``.
+    """
     array = np.asarray(array)
     if array.ndim != 2 or array.shape[1] != len(columns) or sorted(columns) != sorted("xytp"):
-        raise ValueError(f"{what}: expected a 2-D array with columns {columns!r} (a permutation "
-                         f"of 'xytp'), got shape {array.shape}")
-    ev = np.empty(array.shape[0], dtype=EVENT_DTYPE)
-    for i, name in enumerate(columns):
-        ev[name] = array[:, i]
-    return ev
+        raise EventFormatError(what, None, f"expected a 2-D array with columns {columns!r} (a "
+                               f"permutation of 'xytp'), got shape {array.shape}")
+    cols = {k: array[:, columns.index(k)] for k in "xytp"}
+    if time_scale != 1.0:
+        t = cols["t"]
+        if t.dtype.kind not in "biuf":
+            raise EventFormatError(what, None, f"column 't' has dtype {t.dtype}; expected numbers")
+        with np.errstate(invalid="ignore", over="ignore"):
+            cols["t"] = np.rint(t.astype(np.float64) * float(time_scale))
+    return events_from_columns(cols, what, "column ")
 
 
 # Errors numpy / zipfile / zlib raise on malformed bytes (numpy parses the .npy header with
