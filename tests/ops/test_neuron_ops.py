@@ -197,3 +197,31 @@ def test_half_inputs_on_cpu_use_float32_state_and_the_cpu_backward():
     assert torch.equal(s.float(), sf)  # float32 state arithmetic on the same (bf16) inputs
     torch.testing.assert_close(x.grad.float(), xf.grad, rtol=2 ** -7, atol=1e-6)
     torch.testing.assert_close(k.grad, kf.grad)
+
+
+@pytest.mark.parametrize("name,fam,n_states,tparams,params,flags", CASES[1::3], ids=IDS[1::3])
+def test_opcheck_without_the_cpu_kernels(monkeypatch, name, fam, n_states, tparams, params, flags):
+    """Without numba the op runs its reference implementations: the backward op reads `saved`
+    without copying it (only the CPU kernel writes over its buffer), and opcheck still finds no
+    input mutated and no output aliasing an input."""
+    dispatch = importlib.import_module("spikeflow.ops.dispatch")
+    monkeypatch.setattr(dispatch, "_available", lambda module: module != "numba")
+    x = _x(torch.float32).requires_grad_()
+    assert dispatch.fused_problem(x) == "numba is not installed"
+    states = [torch.zeros(N, requires_grad=True) for _ in range(n_states)]
+    tps = [t.float().requires_grad_() for t in tparams]
+    op = getattr(torch.ops.spikeflow, fam.name).default
+    torch.library.opcheck(op, (x, states, tps, params, flags, True))
+    out = op(x, states, tps, params, flags, True)
+    saved = out[-1].detach().clone()
+    gs = torch.rand_like(x)
+    back = getattr(torch.ops.spikeflow, fam.name + "_backward").default
+    got = back(out[-1].detach(), gs, [torch.zeros(N) for _ in range(n_states)],
+               [s.detach() for s in states], [t.detach() for t in tps], params, flags,
+               [True] * len(tps), x.dtype)
+    assert torch.equal(out[-1], saved)  # not written over
+    ref = fam.reference_backward(saved, gs, [torch.zeros(N) for _ in range(n_states)],
+                                 [s.detach() for s in states], [t.detach() for t in tps], params,
+                                 flags, [True] * len(tps))
+    for a, b in zip(got, ref):
+        torch.testing.assert_close(a.to(b.dtype), b, rtol=0, atol=0)

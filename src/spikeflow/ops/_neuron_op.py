@@ -153,7 +153,11 @@ def register(fam: Family) -> None:
     def op_backward(saved: Tensor, gs: Tensor, gstates: list[Tensor], states: list[Tensor],
                     tparams: list[Tensor], params: list[float], flags: list[int],
                     needs: list[bool], x_dtype: torch.dtype) -> list[Tensor]:
-        return backward_impl(fam, saved.clone(), gs, gstates, states, tparams, params, flags, needs,
+        # only the CPU kernel writes dL/dx over its buffer; an op may not mutate its input, so it
+        # gets a copy. The CUDA and reference backwards read `saved` and allocate their outputs:
+        # no copy (one [T, N] read + write per neuron layer and step saved in compiled training)
+        buffer = saved.clone() if _fused_backward(saved) == "cpu" else saved
+        return backward_impl(fam, buffer, gs, gstates, states, tparams, params, flags, needs,
                              x_dtype)
 
     @op_backward.register_fake
