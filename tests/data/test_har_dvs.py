@@ -1,5 +1,5 @@
 """HAR-DVS reader on small folders in the published layouts the test writes itself: split lists,
-``action_XXX/<sample>.npz`` event files (t, x, y, p) and ``action_XXX/<sample>/*.png`` event images."""
+``action_NNN/<sample>.npz`` event files (t, x, y, p) and ``action_NNN/<sample>/*.png`` event images."""
 from __future__ import annotations
 
 import numpy as np

@@ -8,12 +8,12 @@ README; the raw event files are "to be updated"); both are read from a user fold
 (``$SPIKEFLOW_HAR_DVS`` or ``$SPIKEFLOW_DATA/HARDVS``), and both use the split lists::
 
     <root>/train_label.txt, <root>/val_label.txt, <root>/test_label.txt
-        one sample per non-empty line: "action_XXX/<sample>[ more tokens]"; label = XXX - 1 (0..299)
+        one sample per non-empty line: "action_NNN/<sample>[ more tokens]"; label = NNN - 1 (0..299)
 
 * ``format="events"`` (default; the compact event files as SpikingJelly's ``HARDVS`` reads them,
-  per-class archives ``MINI_HARDVS_files/action_XXX.zip`` unpacked: one numpy archive per recording)::
+  per-class archives ``MINI_HARDVS_files/action_NNN.zip`` unpacked: one numpy archive per recording)::
 
-      <root>/action_XXX/<sample>.npz        arrays t (us), x, y, p   (x < 346, y < 260)
+      <root>/action_NNN/<sample>.npz        arrays t (us), x, y, p   (x < 346, y < 260)
 
   Items are frames ``[T, 2, ceil(260/ds), ceil(346/ds)]`` built by the shared event pipeline
   (every :mod:`~spikeflow.data.event_options` key: ``T``, ``split_by``, ``dt_ms``, ``ds``, ``rcs``,
@@ -21,7 +21,7 @@ README; the raw event files are "to be updated"); both are read from a user fold
   ``representation="events"``.
 * ``format="frames"`` (the full release's event images, one folder of images per recording)::
 
-      <root>/action_XXX/<sample>/*.png      (or .jpg), sorted by file name
+      <root>/action_NNN/<sample>/*.png      (or .jpg), sorted by file name
 
   An item is ``T`` of a recording's ``n`` images -> float32 ``[T, C, H, W]`` in [0, 1], ``C = 3``
   (``channels="rgb"``) or 1 (``"gray"``), optionally resized to ``size = (H, W)`` (bilinear).
@@ -60,9 +60,9 @@ N_CLASSES = 300
 SPLITS = ("train", "val", "test")
 FORMATS = ("events", "frames")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-LAYOUT = ("  <root>/{train,val,test}_label.txt   lines 'action_XXX/<sample> ...' (XXX = 001..300)\n"
-          "  format='events': <root>/action_XXX/<sample>.npz        (arrays t, x, y, p)\n"
-          "  format='frames': <root>/action_XXX/<sample>/*.png       (event images of one recording)")
+LAYOUT = ("  <root>/{train,val,test}_label.txt   lines 'action_NNN/<sample> ...' (NNN = 001..300)\n"
+          "  format='events': <root>/action_NNN/<sample>.npz        (arrays t, x, y, p)\n"
+          "  format='frames': <root>/action_NNN/<sample>/*.png       (event images of one recording)")
 SOURCE = ("HARDVS, Wang et al. (AAAI 2024), https://github.com/Event-AHU/HARDVS (event files and "
           "event images; the split lists train_label.txt / val_label.txt / test_label.txt)")
 _ENTRY = re.compile(r"^action_(\d{3})/([^/\s]+)$")
@@ -77,7 +77,7 @@ def read_split_list(path: Path) -> list[tuple[str, str, int]]:
         entry = line.split()[0]
         m = _ENTRY.match(entry)
         if m is None or not 1 <= int(m.group(1)) <= N_CLASSES:
-            raise ValueError(f"har_dvs: {path}, line {n}: expected 'action_XXX/<sample>' with XXX in "
+            raise ValueError(f"har_dvs: {path}, line {n}: expected 'action_NNN/<sample>' with NNN in "
                              f"001..{N_CLASSES}, got {line.strip()!r}")
         out.append((f"action_{m.group(1)}", m.group(2), int(m.group(1)) - 1))
     return out
