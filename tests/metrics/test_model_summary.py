@@ -171,8 +171,6 @@ def test_text_markdown_and_json_round_trip():
 
 def test_summary_numbers_use_the_reports_format():
     """Counts and energies read as in reports and `spikeflow test` (3 s.f., trailing zeros kept)."""
-    from spikeflow.metrics.model_summary import energy_text, si
-    assert [si(7808), si(1_054_731), si(999.96), si(0.5), si(0)] == ["7,808", "1.05M", "1.00k",
-                                                                     "0.500", "0"]
+    from spikeflow.metrics.model_summary import energy_text
     assert [energy_text(999.6), energy_text(936.2), energy_text(2.5e6)] == ["1.00 nJ", "936 pJ",
                                                                             "2.50 uJ"]

@@ -134,12 +134,12 @@ class ModelSummary:
                 shape += f" x{r.calls}"
             rate = "" if r.rate is None else f"{r.rate:.4f}" + ("" if r.rate_kind == SPIKING else " (act)")
             rows.append([r.name or "(model)", r.type, shape, f"{r.params:,}", f"{r.trainable:,}",
-                         r.neuron, rate, si(r.ac), si(r.mac), bytes_text(r.act_bytes)])
+                         r.neuron, rate, format_number(r.ac), format_number(r.mac), bytes_text(r.act_bytes)])
         rows.append(["total", f"{len(self.rows)} layers", self._shape_text(self.input_shape) + " in",
                      f"{self.params:,}", f"{self.trainable:,}",
                      f"{self.spiking_layers} spiking" if self.spiking_layers else "",
                      "" if self.nasfr is None else f"{self.nasfr:.4f} (NASFR)",
-                     si(self.ac), si(self.mac), bytes_text(self.act_bytes)])
+                     format_number(self.ac), format_number(self.mac), bytes_text(self.act_bytes)])
         return list(self.HEADERS), rows
 
     @staticmethod
@@ -151,7 +151,7 @@ class ModelSummary:
         lines = [
             f"parameters: {self.params:,} ({self.trainable:,} trainable), "
             f"{bytes_text(self.param_bytes)} (+ {bytes_text(self.buffer_bytes)} buffers)",
-            f"per sample over T={self.T}: {si(self.ac)} ACs, {si(self.mac)} MACs, energy "
+            f"per sample over T={self.T}: {format_number(self.ac)} ACs, {format_number(self.mac)} MACs, energy "
             f"{energy_text(self.energy_pj)} (E_AC {self.e_ac_pj:g} pJ, E_MAC {self.e_mac_pj:g} pJ; "
             "45 nm, compute only)",
             f"activations: {bytes_text(self.act_bytes)} per sample "
@@ -189,9 +189,9 @@ class ModelSummary:
         """One compact line, e.g. ``model plif_nmnist: 11.5M params, 14 layers (4 spiking), ...``."""
         spk = f" ({self.spiking_layers} spiking)" if self.spiking_layers else ""
         rate = "" if self.nasfr is None else f", NASFR {self.nasfr:.3f}"
-        return (f"model {self.name}: {si(self.params)} params, {len(self.rows)} layers{spk}, "
-                f"input {self._shape_text(self.input_shape)}, per sample {si(self.ac)} ACs + "
-                f"{si(self.mac)} MACs = {energy_text(self.energy_pj)}{rate}, activations "
+        return (f"model {self.name}: {format_number(self.params)} params, {len(self.rows)} layers{spk}, "
+                f"input {self._shape_text(self.input_shape)}, per sample {format_number(self.ac)} ACs + "
+                f"{format_number(self.mac)} MACs = {energy_text(self.energy_pj)}{rate}, activations "
                 f"{bytes_text(self.act_bytes)}")
 
     def __str__(self) -> str:
@@ -199,13 +199,6 @@ class ModelSummary:
 
 
 # -- formatting helpers --------------------------------------------------------------------------
-def si(value: float) -> str:
-    """Counts as reports print them (:func:`spikeflow.utils.numfmt.format_number`): integers below
-    10,000 in full (``7808 -> '7,808'``), else 3 significant figures with k/M/G/T
-    (``1234567 -> '1.23M'``, ``999.96 -> '1.00k'``)."""
-    return format_number(value)
-
-
 def bytes_text(n: float) -> str:
     """``2048 -> '2.0 KiB'``."""
     n = float(n)

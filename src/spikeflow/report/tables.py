@@ -89,9 +89,6 @@ def format_value(value: Any, kind: str) -> str:
     return format_number(value)
 
 
-si = format_number  # the former name of the SI-suffixed format; same helper
-
-
 def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A GitHub-flavoured Markdown table (cells are escaped for ``|``)."""
     def cell(v: Any) -> str:
