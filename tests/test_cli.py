@@ -269,7 +269,8 @@ def test_test_target_may_follow_set_items(tmp_path, capsys):
 def test_test_command_numbers_match_reports():
     """`spikeflow test` prints energies and counts as reports do (3 significant figures, trailing
     zeros kept): 999.6 pJ is '1.00 nJ', never '1 nJ' beside a report's '0.936'."""
-    from spikeflow.train.testing import _count, _si
-    assert [_si(999.6, "J"), _si(936.2, "J"), _si(2649.6, "J"), _si(0.5, "J")] == \
-        ["1.00 nJ", "936 pJ", "2.65 nJ", "0.500 pJ"]
+    from spikeflow.train.testing import _count
+    from spikeflow.utils.numfmt import format_energy_pj
+    assert [format_energy_pj(v) for v in (999.6, 936.2, 2649.6, 0.5, 2.5e6, None)] == \
+        ["1.00 nJ", "936 pJ", "2.65 nJ", "0.500 pJ", "2.50 uJ", "–"]
     assert [_count(79000.0), _count(123.0), _count(None)] == ["79.0k", "123", "-"]

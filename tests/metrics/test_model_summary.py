@@ -167,10 +167,3 @@ def test_text_markdown_and_json_round_trip():
     assert back == s and back.to_markdown() == md
     with pytest.raises(ValueError, match="model summary"):
         ModelSummary.from_dict({"rows": []})
-
-
-def test_summary_numbers_use_the_reports_format():
-    """Counts and energies read as in reports and `spikeflow test` (3 s.f., trailing zeros kept)."""
-    from spikeflow.metrics.model_summary import energy_text
-    assert [energy_text(999.6), energy_text(936.2), energy_text(2.5e6)] == ["1.00 nJ", "936 pJ",
-                                                                            "2.50 uJ"]

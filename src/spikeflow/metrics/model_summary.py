@@ -43,7 +43,7 @@ from spikeflow.metrics.firing import firing_rates, nasfr
 from spikeflow.metrics.recorder import SPIKING, SpikeRecorder, is_inside, is_recurrent_module
 from spikeflow.metrics.synops import SynOpCounter
 from spikeflow.neurons.base import StatefulModule
-from spikeflow.utils.numfmt import format_number
+from spikeflow.utils.numfmt import format_energy_pj, format_number
 
 __all__ = ["LayerRow", "ModelSummary", "summary", "summary_layers", "make_sample"]
 
@@ -152,7 +152,7 @@ class ModelSummary:
             f"parameters: {self.params:,} ({self.trainable:,} trainable), "
             f"{bytes_text(self.param_bytes)} (+ {bytes_text(self.buffer_bytes)} buffers)",
             f"per sample over T={self.T}: {format_number(self.ac)} ACs, {format_number(self.mac)} MACs, energy "
-            f"{energy_text(self.energy_pj)} (E_AC {self.e_ac_pj:g} pJ, E_MAC {self.e_mac_pj:g} pJ; "
+            f"{format_energy_pj(self.energy_pj)} (E_AC {self.e_ac_pj:g} pJ, E_MAC {self.e_mac_pj:g} pJ; "
             "45 nm, compute only)",
             f"activations: {bytes_text(self.act_bytes)} per sample "
             f"({bytes_text(self.act_bytes * self.batch)} for the batch of {self.batch})",
@@ -191,7 +191,7 @@ class ModelSummary:
         rate = "" if self.nasfr is None else f", NASFR {self.nasfr:.3f}"
         return (f"model {self.name}: {format_number(self.params)} params, {len(self.rows)} layers{spk}, "
                 f"input {self._shape_text(self.input_shape)}, per sample {format_number(self.ac)} ACs + "
-                f"{format_number(self.mac)} MACs = {energy_text(self.energy_pj)}{rate}, activations "
+                f"{format_number(self.mac)} MACs = {format_energy_pj(self.energy_pj)}{rate}, activations "
                 f"{bytes_text(self.act_bytes)}")
 
     def __str__(self) -> str:
@@ -206,16 +206,6 @@ def bytes_text(n: float) -> str:
         if n >= scale:
             return f"{n / scale:.1f} {unit}"
     return f"{n:.0f} B"
-
-
-def energy_text(pj: float) -> str:
-    """Energy in pJ as pJ / nJ / uJ / mJ, 3 significant figures with trailing zeros
-    (``999.6 -> '1.00 nJ'``, ``936.2 -> '936 pJ'``)."""
-    pj = float(f"{float(pj):.3g}")  # round first, so 999.96 pJ reads 1.00 nJ
-    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
-        if pj >= scale:
-            return f"{format_number(pj / scale)} {unit}"
-    return f"{format_number(pj)} pJ"
 
 
 # -- the measurement -----------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from spikeflow.train.loop import Step, evaluate
 from spikeflow.train.losses import build_loss
 from spikeflow.train.setup import (BEST, LAST, build_model, import_plugins, resolve_amp,
                                    resolve_device)
-from spikeflow.utils.numfmt import format_number
+from spikeflow.utils.numfmt import format_energy_pj, format_number
 
 SPLITS = ("train", "val", "test")
 
@@ -136,19 +136,6 @@ def headline_metrics(m: dict[str, Any]) -> dict[str, Any]:
             "energy_pj": m.get("energy_pj"), "energy_model": m.get("energy_model")}
 
 
-def _si(value: float | None, unit: str) -> str:
-    """``2649.6, "J"`` with pico base -> ``'2.65 nJ'``; ``999.6`` -> ``'1.00 nJ'`` (3 significant
-    figures, trailing zeros kept: :func:`spikeflow.utils.numfmt.format_number`, as reports print)."""
-    if value is None:
-        return "-"
-    prefixes = ("p", "n", "u", "m", "")
-    i = 0
-    value = float(f"{value:.3g}")  # round first: 999.96 pJ -> 1.00 nJ
-    while abs(value) >= 1000 and i < len(prefixes) - 1:
-        value, i = value / 1000, i + 1
-    return f"{format_number(float(value))} {prefixes[i]}{unit}"
-
-
 def _count(value: float | None) -> str:
     return "-" if value is None else format_number(float(value))
 
@@ -161,7 +148,7 @@ def metrics_lines(m: dict[str, Any]) -> list[str]:
     model = h["energy_model"] or {}
     return [f"NASFR {nasfr} | firing rates: {rates}",
             f"synaptic operations per sample: ACs {_count(h['synops']['ac'])}, MACs "
-            f"{_count(h['synops']['mac'])} | energy {_si(h['energy_pj'], 'J')} per sample "
+            f"{_count(h['synops']['mac'])} | energy {format_energy_pj(h['energy_pj'])} per sample "
             f"({model.get('e_ac_pj', '?')} pJ/AC, {model.get('e_mac_pj', '?')} pJ/MAC)"]
 
 

@@ -49,4 +49,22 @@ def _trim(text: str) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-__all__ = ["SIG", "format_number"]
+__all__ = ["SIG", "format_number", "format_energy_pj"]
+
+
+def format_energy_pj(pj: Any) -> str:
+    """An energy in pJ as pJ / nJ / uJ / mJ with :func:`format_number`'s 3 significant figures
+    (``999.6 -> '1.00 nJ'``, ``936.2 -> '936 pJ'``, ``2.5e6 -> '2.50 uJ'``); ``None`` -> ``'–'``."""
+    if _missing(pj):
+        return "–"
+    pj = float(f"{float(pj):.{SIG}g}")  # round first, so 999.96 pJ reads 1.00 nJ
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(pj) >= scale:
+            return f"{format_number(pj / scale)} {unit}"
+    return f"{format_number(pj)} pJ"
+
+
+def _missing(value: Any) -> bool:
+    """``None`` or a non-finite float."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
