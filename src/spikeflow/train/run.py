@@ -29,6 +29,7 @@ from torch import nn
 
 from spikeflow.train import checkpoint as ck
 from spikeflow.train.config import Config, ConfigError
+from spikeflow.train.compiled import compile_for_training
 from spikeflow.train.data import (EVAL_SEED, BatchEncoder, build_datasets, check_dataset_options,
                                   dataset_options, make_run_loader, set_loader_epoch)
 from spikeflow.train.distributed import (DistInfo, barrier, env_dist_info, init_distributed,
@@ -249,12 +250,14 @@ def _run(cfg: Config, out: Any, resume: bool, device: torch.device, info: DistIn
         sched = _restore_training_state(ckpt, run_dir / LAST, cfg, model, opt, sched, scaler)
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
     # evaluation runs the (DDP-wrapped) model eagerly; train.compile compiles the training
-    # forward only (no recompiles for eval mode, the eval batch size or the firing-rate hooks)
+    # forward only (no recompiles for eval mode, the eval batch size or the firing-rate hooks),
+    # for the shape of the first batch (a last smaller batch runs eagerly: no second compile)
     eval_net: nn.Module = model
     if info.enabled:
         eval_net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    net = torch.compile(eval_net, **cfg.train.compile_options) if cfg.train.compile else eval_net
+    net = compile_for_training(eval_net, cfg.train.compile_options) if cfg.train.compile \
+        else eval_net
     train_loader = make_run_loader(data.train, cfg, info, True, device)
     eval_loaders = {"val": make_run_loader(data.val, cfg, info, False, device)} if data.val else {}
     eval_loaders["test"] = make_run_loader(data.test, cfg, info, False, device)
