@@ -8,11 +8,12 @@
 #   train_step.json (d) benchmarks/train_step.py --device cuda --precision fp32 amp
 #   epoch.json      (e) benchmarks/epoch.py (one PLIF Fashion-MNIST epoch, spikeflow vs SpikingJelly)
 #   ddp.log         (f) torchrun --nproc_per_node=1 of the default job, 1 epoch (NCCL)
-#   gpu_table.md    (g) the Markdown table assembled from the above (scripts/gpu_table.py)
+#   train_tests.log (g) the CUDA-only training tests (tests/train/test_gpu_path.py -k test_cuda_)
+#   gpu_table.md    (h) the Markdown table assembled from the above (scripts/gpu_table.py)
 #
 # Steps: (a) nvidia-smi + versions; carried wheels (.whl/*.whl: spikingjelly, loguru) are installed
 # into /tmp/site without touching the machine's torch; spikeflow is imported from src/ (PYTHONPATH,
-# no pip install); then (b)-(g). Each step has its own timeout and the whole script a time budget
+# no pip install); then (b)-(h). Each step has its own timeout and the whole script a time budget
 # (GPU_CHECK_BUDGET seconds, default 470); a failing or timed-out step does not stop the others.
 #
 # Environment: OUT (output folder), PYTHON (default python3), GPU_CHECK_DATA (Fashion-MNIST folder,
@@ -163,7 +164,17 @@ step epoch 170 - "$PY" benchmarks/epoch.py "${EPOCH[@]}" --data-root "$DATA" \
 step ddp 60 "$OUT/ddp.log" "$PY" -m torch.distributed.run --standalone --nproc_per_node=1 \
     -m spikeflow train --quiet --set train.epochs=1 train.device=$DDP_DEVICE --out "$RUNS/ddp"
 
-# (g) the table
+# (g) the CUDA-only training tests: device loader and prefetch, no host synchronisation in an
+# epoch, CUDA graphs = eager, bf16 + data on the GPU by default, compiled SNN = eager
+if [ "$DRY" = 1 ]; then
+    step train_tests 60 "$OUT/train_tests.log" "$PY" -m pytest -q --co -p no:cacheprovider \
+        tests/train/test_gpu_path.py -k test_cuda_
+else
+    step train_tests 120 "$OUT/train_tests.log" "$PY" -m pytest -q -rfE -p no:cacheprovider \
+        tests/train/test_gpu_path.py -k test_cuda_
+fi
+
+# (h) the table
 step table 20 - "$PY" scripts/gpu_table.py "$OUT"
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=memory.used,clocks.sm,temperature.gpu \

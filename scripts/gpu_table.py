@@ -1,10 +1,11 @@
 """Assemble the Markdown table of a ``scripts/gpu_check.sh`` run from the JSON the benchmarks wrote.
 
     python scripts/gpu_table.py OUT_DIR            # reads OUT_DIR/{neurons,train_step,epoch}.json,
-                                                   # pytest.log, ddp.log; writes OUT_DIR/gpu_table.md
+                                                   # pytest.log, train_tests.log, ddp.log;
+                                                   # writes OUT_DIR/gpu_table.md
 
 Sections: the machine and versions, the neuron fwd+bwd table (with the memory-traffic floor), the
-training-step table, the epoch table, the CUDA tests' summary line, the DDP line, and the targets
+training-step table, the epoch table, the CUDA tests' summary lines, the DDP line, and the targets
 of issue 14 (item 5), each with the measured value and whether it is met. Missing inputs are named
 in the output instead of failing, so a partial run still gives a partial table.
 """
@@ -182,18 +183,27 @@ def build_table(folder: Path) -> str:
             step = by
         else:
             epoch = by
-    pytest_log = folder / "pytest.log"
-    if pytest_log.is_file():
-        lines = [ln for ln in pytest_log.read_text(errors="replace").splitlines() if ln.strip()]
-        summary = next((ln for ln in reversed(lines) if re.search(
-            r"\b(passed|failed|error|no tests ran|skipped|tests? collected|selected)\b", ln)),
-            lines[-1] if lines else "empty log")
-        out += [f"Tests (`pytest tests/ops`, SPIKEFLOW_TEST_DEVICE=cuda on the GPU): "
-                f"`{summary.strip('= ')}`", ""]
+    for log_name, what in (("pytest.log", "`pytest tests/ops`, SPIKEFLOW_TEST_DEVICE=cuda"),
+                           ("train_tests.log", "`pytest tests/train/test_gpu_path.py -k "
+                                               "test_cuda_`")):
+        summary = _pytest_summary(folder / log_name)
+        if summary is not None:
+            out += [f"Tests ({what} on the GPU): `{summary}`", ""]
     ddp_log = folder / "ddp.log"
     ddp = ddp_log.read_text(errors="replace") if ddp_log.is_file() else None
     out += _targets(neu, step, epoch, ddp) + [""]
     return "\n".join(out)
+
+
+def _pytest_summary(path: Path) -> Optional[str]:
+    """The summary line of a pytest log (``None`` when there is no log)."""
+    if not path.is_file():
+        return None
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    summary = next((ln for ln in reversed(lines) if re.search(
+        r"\b(passed|failed|error|no tests ran|skipped|tests? collected|selected)\b", ln)),
+        lines[-1] if lines else "empty log")
+    return summary.strip("= ")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
