@@ -6,7 +6,9 @@ SpikingJelly 2.0 loop with the data on the GPU, measured in one run.
   C=128, FC 2048, T=8, batch 16, Adam lr 1e-3, MSE of the firing rate, no augmentation); the
   epoch's seconds (training + test evaluation, as the loop measures them), its training seconds,
   the test accuracy and the wall time of the whole command (start-up, data loading, compiles) are
-  read from the run folder's ``metrics.jsonl``.
+  read from the run folder's ``metrics.jsonl``. On CUDA the run adds ``train.cuda_graphs=true``
+  (every full training batch replayed as one CUDA graph; ``--graphs off`` to measure eager steps;
+  when the graph run fails it is repeated without, and both rows are kept).
 * ``spikingjelly``: the same net from SpikingJelly's layers (``train_step.sj_plif_static``, the
   static conv once per image), the whole normalised training set as one float32 tensor on the
   device, a ``torch.randperm`` order, batch 16 (last partial batch dropped), Adam lr 1e-3, the same
@@ -105,6 +107,7 @@ def run_spikeflow(root: Path, device: str, max_steps: Optional[int], max_eval: O
     if amp:
         sets += ["train.amp=true"]
     sets += extra
+    out_dir.mkdir(parents=True, exist_ok=True)
     run_dir = out_dir / "spikeflow-run"
     cmd = [sys.executable, "-m", "spikeflow", "train", str(CONFIG), "--out", str(run_dir),
            "--set", *sets]
@@ -146,8 +149,9 @@ def run_spikeflow(root: Path, device: str, max_steps: Optional[int], max_eval: O
         import yaml
 
         cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
-        row["config"] = {k: cfg["train"].get(k) for k in ("device", "amp", "compile",
-                                                          "batch_size", "channels_last")}
+        row["config"] = {k: cfg["train"].get(k) for k in ("device", "amp", "cuda_graphs",
+                                                          "compile", "batch_size",
+                                                          "channels_last")}
         row["config"]["T"] = cfg["data"].get("T")
     except Exception as err:  # noqa: BLE001 - informative only
         row["config_error"] = str(err)
@@ -241,6 +245,9 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for both")
     parser.add_argument("--impls", nargs="+", default=["spikeflow", "spikingjelly"],
                         choices=["spikeflow", "spikingjelly"])
+    parser.add_argument("--graphs", choices=["auto", "on", "off"], default="auto",
+                        help="spikeflow with train.cuda_graphs=true (auto: on CUDA; if that run "
+                             "fails, it is repeated without)")
     parser.add_argument("--set", dest="sets", nargs="+", default=[], metavar="KEY=VALUE",
                         help="more overrides for spikeflow train")
     parser.add_argument("--timeout", type=float, default=600.0,
@@ -272,8 +279,19 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
         for impl in args.impls:
             try:
                 if impl == "spikeflow":
+                    graphs = args.graphs == "on" or (args.graphs == "auto"
+                                                     and device.type == "cuda")
+                    sets = args.sets + (["train.cuda_graphs=true"] if graphs else [])
                     row = run_spikeflow(root, args.device, args.max_steps, args.max_eval,
-                                        args.mini, args.amp, args.sets, args.timeout, out_dir)
+                                        args.mini, args.amp, sets, args.timeout, out_dir)
+                    if graphs and "error" in row and args.graphs == "auto":
+                        row["impl"] = "spikeflow (train.cuda_graphs=true)"
+                        rows.append({**row, "device": str(device)})
+                        print(f"{row['impl']} ERROR {row['error']}; again without CUDA graphs",
+                              flush=True)
+                        row = run_spikeflow(root, args.device, args.max_steps, args.max_eval,
+                                            args.mini, args.amp, args.sets, args.timeout,
+                                            out_dir / "eager")
                 else:
                     row = run_spikingjelly(root, device, args.max_steps, args.max_eval,
                                            args.mini, args.amp)

@@ -73,9 +73,10 @@ NETS = {"conv": dict(T=10, B=16, shape=(2, 34, 34), density=0.15),
 CPU_NETS = ("conv", "fc")
 DEVICE_NETS = ("conv", "plif_fmnist")
 DEVICE_BATCH = {"conv": 64}  # --device cuda: the conv net at B=64 (the issue's GPU shape)
-IMPLS = ("spikeflow", "spikeflow+pack", "spikingjelly", "snntorch", "norse")
-DEVICE_IMPLS = ("spikeflow", "spikingjelly")
-OURS = ("spikeflow", "spikeflow+pack")
+IMPLS = ("spikeflow", "spikeflow+pack", "spikeflow+graphs", "spikingjelly", "snntorch", "norse")
+# spikeflow+graphs: the same net and step replayed as one CUDA graph (train.cuda_graphs; CUDA only)
+DEVICE_IMPLS = ("spikeflow", "spikeflow+graphs", "spikingjelly")
+OURS = ("spikeflow", "spikeflow+pack", "spikeflow+graphs")
 
 __all__ = ["main", "build", "measure", "measure_device", "sj_plif_static"]
 
@@ -227,8 +228,8 @@ def _norse(net: str) -> nn.Module:
                     lambda neu, cur, state: neu(cur, state))
 
 
-BUILDERS = {"spikeflow": _spikeflow, "spikeflow+pack": _spikeflow, "spikingjelly": _spikingjelly,
-            "snntorch": _snntorch, "norse": _norse}
+BUILDERS = {"spikeflow": _spikeflow, "spikeflow+pack": _spikeflow, "spikeflow+graphs": _spikeflow,
+            "spikingjelly": _spikingjelly, "snntorch": _snntorch, "norse": _norse}
 
 
 def build(impl: str, net: str) -> Optional[nn.Module]:
@@ -257,6 +258,9 @@ def make_trainer(impl: str, net: str, ref: nn.Module, x: Tensor, y: Tensor,
     """``impl``'s net with ``ref``'s weights, ready to step on ``device`` (default: where ``x``
     is); spikeflow runs the conv net channels-last (``train.channels_last``: weights and every
     input step) unless ``channels_last`` is False; ``amp``: autocast dtype of forward + loss."""
+    graphs = impl == "spikeflow+graphs"
+    if graphs and (device or x.device).type != "cuda":
+        return None  # CUDA graphs need CUDA (the CPU dry run skips this implementation)
     model = build(impl, net)
     if model is None:
         return None
@@ -267,7 +271,8 @@ def make_trainer(impl: str, net: str, ref: nn.Module, x: Tensor, y: Tensor,
         from spikeflow.train.data import steps_channels_last
 
         model, x = model.to(memory_format=torch.channels_last), steps_channels_last(x)
-    return Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS, amp=amp)
+    return Trainer(model, x, y, pack=impl == "spikeflow+pack", engine_optim=impl in OURS, amp=amp,
+                   graphs=graphs)
 
 
 def copy_weights(src: nn.Module, dst: nn.Module) -> None:
@@ -290,33 +295,59 @@ class Trainer:
 
     ``pack``: spikeflow runs forward+loss inside ``spikeflow.train.memory.packed_saved_tensors``
     (``train.pack_saved``: spikes saved for backward are kept as bits, max-pool indices as int32).
+    ``graphs``: the step runs through the engine's ``GraphedTrainStep`` (``train.cuda_graphs``:
+    3 eager warm-up steps, one capture, then one graph replay per step after copying the batch
+    into the static input), with a capturable Adam; ``capture`` replaces ``torch.cuda.graph``
+    (tests on CPU pass a stand-in that runs the step eagerly at every replay, no side stream).
     """
 
     def __init__(self, model: nn.Module, x: Tensor, y: Tensor, pack: bool = False,
-                 engine_optim: bool = False, amp: Optional[torch.dtype] = None) -> None:
+                 engine_optim: bool = False, amp: Optional[torch.dtype] = None,
+                 graphs: bool = False, capture: Optional[Callable] = None) -> None:
         self.model, self.x, self.target = model, x, F.one_hot(y, 10).float()
         self.amp = amp
         if engine_optim:  # spikeflow's engine: fused Adam where supported (optim.fused)
             from spikeflow.train.config import OptimConfig
             from spikeflow.train.optim import build_optimizer
 
-            self.opt = build_optimizer(model.parameters(), OptimConfig(name="adam", lr=1e-3))
+            self.opt = build_optimizer(model.parameters(), OptimConfig(name="adam", lr=1e-3),
+                                       capturable=graphs)
         else:
             self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         self.pack = pack
+        self.graph = None
+        if graphs:
+            from spikeflow.train.graphs import GraphedTrainStep
+
+            def forward(x: Tensor, target: Tensor, capturing: bool) -> tuple[Tensor, Tensor]:
+                loss = self._loss(x, target, cache=not capturing)
+                return loss, loss.new_zeros(())
+
+            def update(loss: Tensor) -> None:
+                loss.backward()
+                self.opt.step()
+
+            extra = {} if capture is None else {"capture": capture, "side_stream": False}
+            self.graph = GraphedTrainStep(forward, update,
+                                          lambda: self.opt.zero_grad(set_to_none=True), **extra)
+
+    def _loss(self, x: Tensor, target: Tensor, cache: bool = True) -> Tensor:
+        if self.amp is None:
+            return F.mse_loss(self.model(x).mean(0), target)
+        with torch.autocast(x.device.type, dtype=self.amp, cache_enabled=cache):
+            out = self.model(x)
+        return F.mse_loss(out.float().mean(0), target)
 
     def loss(self) -> Tensor:
-        if self.amp is None:
-            return F.mse_loss(self.model(self.x).mean(0), self.target)
-        with torch.autocast(self.x.device.type, dtype=self.amp):
-            out = self.model(self.x)
-        return F.mse_loss(out.float().mean(0), self.target)
+        return self._loss(self.x, self.target)
 
     def step(self) -> float:
         return float(self.step_async())
 
     def step_async(self) -> Tensor:
         """One step; the loss stays a device tensor (no host synchronisation)."""
+        if self.graph is not None:
+            return self.graph(self.x, self.target)[0]
         self.opt.zero_grad(set_to_none=True)
         if self.pack:
             from spikeflow.train.memory import packed_saved_tensors
@@ -440,11 +471,15 @@ def measure_device(net: str, device: torch.device, amp: Optional[torch.dtype] = 
                 continue
             with torch.no_grad():
                 loss0 = float(trainer.loss())
-            for _ in range(warmup):  # warm-up: compile, cudnn.benchmark, allocator, Adam state
+            # warm-up: compile, cudnn.benchmark, allocator, Adam state (graphs: + 3 eager steps
+            # and the capture)
+            for _ in range(warmup + (4 if trainer.graph is not None else 0)):
                 trainer.step_async()
             row = {**base, **_gpu.summary(_gpu.time_ms(trainer.step_async, device, reps=repeats,
                                                        flush=False, prime=False))}
-            row["peak_mb"] = _gpu.peak_mb(trainer.step_async, device)
+            # a replay allocates nothing: the step's memory sits in the graph's pool
+            row["peak_mb"] = (None if trainer.graph is not None
+                              else _gpu.peak_mb(trainer.step_async, device))
             try:
                 row["step_mb"] = trainer.memory_mb()
             except Exception as err:  # noqa: BLE001 - the count is optional
