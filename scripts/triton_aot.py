@@ -102,8 +102,8 @@ def recording() -> Iterator[list[Launch]]:
 
 
 # ----------------------------------------------------------------------------- the calls
-def _scalar(value: float) -> torch.Tensor:
-    return torch.full((), value, dtype=torch.float32)
+def _scalar(value: float, dtype: torch.dtype) -> torch.Tensor:
+    return torch.full((), value, dtype=dtype)
 
 
 def _calls(sizes: tuple[tuple[int, int], ...]) -> Iterator[tuple[str, Callable[[], Any]]]:
@@ -111,7 +111,10 @@ def _calls(sizes: tuple[tuple[int, int], ...]) -> Iterator[tuple[str, Callable[[
     for (T, N), dt in itertools.product(sizes, DTYPES):
         x, v0, r0 = torch.zeros(T, N, dtype=dt), torch.zeros(N, dtype=dt), torch.zeros(N, dtype=dt)
         saved = torch.zeros(T, N)
-        k, a = _scalar(0.5), _scalar(4.0)
+        # PLIF's k and the surrogate's alpha: float64 as the ops pass a fixed value, float32 as
+        # a learnable parameter is (one of the two per storage dtype keeps the matrix small)
+        sdt = torch.float64 if dt == torch.float32 else torch.float32
+        k, a = _scalar(0.5, sdt), _scalar(4.0, sdt)
         # LIF family: mode 0 IF, 1 LIF (tau 2: multiply, tau 3: IEEE division), 2 PLIF
         for (mode, tau), decay, hard, strict in itertools.product(
                 [(0, 2.0), (1, 2.0), (1, 3.0), (2, 2.0)], (0, 1), (0, 1), (0, 1)):

@@ -129,11 +129,22 @@ def test_triton_adapters_equal_the_reference_implementation(name, fam, n_states,
                                                             flags):
     """The Triton adapters on ``DEVICE`` tensors against the reference implementation on CPU:
     spikes, final states and the saved tensor exactly equal, gradients within 1e-5."""
+    _check_adapters(fam, n_states, [t.float() for t in tparams], params, flags)
+
+
+@needs_device
+@pytest.mark.parametrize("name,fam,n_states,tparams,params,flags", CASES[::3], ids=IDS[::3])
+def test_triton_adapters_read_float64_scalars(name, fam, n_states, tparams, params, flags):
+    """As the ops pass them: a fixed surrogate parameter (and IF/LIF's stand-in k) as a float64
+    0-dim tensor, read by the kernels through its pointer (rounded to float32 there)."""
+    _check_adapters(fam, n_states, [t.double() for t in tparams], params, flags)
+
+
+def _check_adapters(fam, n_states, tps, params, flags):
     pytest.importorskip("triton")
 
     x = _x(torch.float32)
     states = [(_x(torch.float32, seed=5 + i)[0] * 0.5) for i in range(n_states)]
-    tps = [t.float() for t in tparams]
     want = fam.reference_forward(x, states, tps, params, flags, True)
     dev = [t.to(DEVICE) for t in (x, *states, *tps)]
     d_x, d_states, d_tps = dev[0], dev[1:1 + n_states], dev[1 + n_states:]

@@ -43,6 +43,9 @@ def test_every_kernel_compiles_for_sm90_without_spills(tmp_path):
     sigs = [json.dumps(r["signature"]) for r in rows]
     for ty in ("*fp32", "*bf16", "*fp16"):
         assert any(ty in s for s in sigs), ty
+    # the ops pass a fixed surrogate parameter (and IF/LIF's stand-in k) as a float64 scalar
+    assert any(r["signature"].get("a_ptr") == "*fp64" for r in rows
+               if r["kernel"] == "_lif_backward_kernel")
     n_aligned = {"N" in r["divisible_by_16"] for r in rows if r["kernel"] == "_lif_forward_kernel"}
     assert n_aligned == {True, False}
     codes = {r["constexprs"].get("CODE") for r in rows if r["kernel"] == "_lif_backward_kernel"}

@@ -73,13 +73,13 @@ def reference_backward(saved: Tensor, gs: Tensor, gstates: Sequence[Tensor],
 def _cuda_forward(x, states, tparams, params, flags, keep):
     from spikeflow.ops._triton.decay_lif import decay_lif_forward
 
-    return list(decay_lif_forward(x, states[0], tparams[0].float(), list(params), list(flags), keep))
+    return list(decay_lif_forward(x, states[0], tparams[0], list(params), list(flags), keep))
 
 
 def _cuda_backward(saved, gs, gstates, states, tparams, params, flags, needs):
     from spikeflow.ops._triton.decay_lif import decay_lif_backward
 
-    return list(decay_lif_backward(saved, gs, gstates[0], tparams[0].float(), list(params),
+    return list(decay_lif_backward(saved, gs, gstates[0], tparams[0], list(params),
                                    list(flags), bool(needs[0])))
 
 

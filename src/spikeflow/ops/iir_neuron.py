@@ -72,14 +72,14 @@ def reference_backward(saved: Tensor, gs: Tensor, gstates: Sequence[Tensor],
 def _cuda_forward(x, states, tparams, params, flags, keep):
     from spikeflow.ops._triton.iir_neuron import iir_neuron_forward
 
-    return list(iir_neuron_forward(x, states[0], states[1], tparams[0].float(), list(params),
+    return list(iir_neuron_forward(x, states[0], states[1], tparams[0], list(params),
                                    list(flags), keep))
 
 
 def _cuda_backward(saved, gs, gstates, states, tparams, params, flags, needs):
     from spikeflow.ops._triton.iir_neuron import iir_neuron_backward
 
-    return list(iir_neuron_backward(saved, gs, gstates[0], gstates[1], tparams[0].float(),
+    return list(iir_neuron_backward(saved, gs, gstates[0], gstates[1], tparams[0],
                                     list(params), list(flags), bool(needs[0])))
 
 

@@ -116,14 +116,14 @@ def reference_backward(saved: Tensor, gs: Tensor, gstates: Sequence[Tensor],
 def _cuda_forward(x, states, tparams, params, flags, keep):
     from spikeflow.ops._triton.lif import lif_forward
 
-    k, alpha = (t.float() for t in tparams)
+    k, alpha = tparams  # 0-dim float32/float64: the kernels read them through their pointer
     return list(lif_forward(x, states[0], k, alpha, list(params), list(flags), keep))
 
 
 def _cuda_backward(saved, gs, gstates, states, tparams, params, flags, needs):
     from spikeflow.ops._triton.lif import lif_backward
 
-    k, alpha = (t.float() for t in tparams)
+    k, alpha = tparams
     return list(lif_backward(saved, gs, gstates[0], states[0], k, alpha, list(params), list(flags),
                              bool(needs[0]), bool(needs[1])))
 

@@ -54,7 +54,7 @@ def check_scalar(what: str, name: str, t: Tensor, device: torch.device) -> None:
     """Raise ``ValueError`` unless ``t`` is a 0-dim (or one-element) float tensor on ``device``."""
     if (not isinstance(t, Tensor) or t.numel() != 1 or not t.is_floating_point()
             or t.device != device):
-        raise ValueError(f"{what}: expected {name} a 0-dim float32 tensor on {device}, got "
+        raise ValueError(f"{what}: expected {name} a 0-dim float tensor on {device}, got "
                          + (f"{tuple(t.shape)} {t.dtype} on {t.device}" if isinstance(t, Tensor)
                             else type(t).__name__))
 

@@ -12,7 +12,8 @@ Dynamics per step, ``vr`` = v_reset (0.0 for a soft reset), state ``V`` (rest = 
 Shapes: ``x [T, N]`` contiguous, ``v0 [N]`` of ``x``'s dtype; storage float32, bfloat16 or float16,
 state arithmetic float32 (``x`` and ``v0`` are widened on load; ``S`` and ``V`` rounded once to the
 storage dtype on store). ``k`` (PLIF) and ``alpha`` (the surrogate parameter, learnable or not) are
-0-dim float32 tensors read by the kernels through their pointer: no host synchronisation.
+0-dim float tensors (float32, or float64 as the op passes a fixed parameter) read by the kernels
+through their pointer and rounded to float32 there: no host synchronisation, no conversion kernel.
 
 Forward bit-exactness: ``H`` is the reference loop's expression (``functional/lif.py:
 lif_reference``) evaluated in the same order, in float32, so ``S`` (and ``V``) equal the reference's
@@ -238,7 +239,7 @@ def lif_forward(x: Tensor, v0: Tensor, k: Optional[Tensor], alpha: Optional[Tens
 
     ``params = [tau, v_threshold, v_reset]`` (``v_reset`` 0.0 for a soft reset; ``tau`` used by
     mode 1 only); ``flags = [mode, decay_input, hard, strict, detach_reset, surrogate_code]``.
-    ``k`` (mode 2): 0-dim float32 tensor ``1/tau``; ``alpha`` is not used by the forward.
+    ``k`` (mode 2): 0-dim float tensor ``1/tau``; ``alpha`` is not used by the forward.
     ``saved``: ``H`` float32 ``[T, N]`` when ``keep``, else ``[0, N]`` (nothing written).
     """
     tau, thr, vr, mode, decay, hard, strict, _, _ = _unpack(params, flags)
