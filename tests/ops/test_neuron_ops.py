@@ -236,3 +236,26 @@ def test_opcheck_without_the_cpu_kernels(monkeypatch, name, fam, n_states, tpara
                                  flags, [True] * len(tps))
     for a, b in zip(got, ref):
         torch.testing.assert_close(a.to(b.dtype), b, rtol=0, atol=0)
+
+
+def test_cached_constants_are_shared_plain_tensors():
+    """``constant(..., cache=True)`` (what the ops use on CUDA outside tracing): one tensor per
+    value and device, created as a normal tensor even inside inference mode (training may then
+    save it for backward), bounded in number; uncached calls give fresh tensors."""
+    from spikeflow.ops import _neuron_op as no
+
+    no._CONSTANTS.clear()
+    cpu = torch.device("cpu")
+    with torch.inference_mode():
+        a = no.constant(4.0, cpu, cache=True)
+    assert not a.is_inference() and a.dtype == torch.float64 and float(a) == 4.0
+    assert no.constant(4.0, cpu, cache=True) is a
+    assert no.constant(2.0, cpu, cache=True) is not a
+    assert no.constant(4.0, cpu) is not a
+    x = torch.randn(3, 5, requires_grad=True)
+    s, _ = ops.lif(x, torch.zeros(5), mode=ops.LIF_MODE, alpha=a)  # saved for backward
+    s.sum().backward()
+    for i in range(no._MAX_CONSTANTS + 10):
+        no.constant(float(i), cpu, cache=True)
+    assert len(no._CONSTANTS) <= no._MAX_CONSTANTS
+    no._CONSTANTS.clear()

@@ -62,10 +62,31 @@ def state_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def param_tensor(value: Tensor | float, x: Tensor) -> Tensor:
     """A 0-dim tensor on ``x``'s device for a parameter given as a tensor (kept, so gradients
-    flow) or a float (float64: the CPU kernels read it exactly)."""
+    flow) or a float (float64: the CPU kernels read it exactly; on CUDA, outside tracing, one
+    cached tensor per value and device: no fill kernel per call, see :func:`constant`)."""
     if isinstance(value, Tensor):
         return value.reshape(())
-    return torch.full((), float(value), dtype=torch.float64, device=x.device)
+    return constant(float(value), x.device, cache=x.device.type == "cuda" and not tracing(x))
+
+
+_CONSTANTS: dict[tuple[float, torch.device], Tensor] = {}
+_MAX_CONSTANTS = 256
+
+
+def constant(value: float, device: torch.device, cache: bool = False) -> Tensor:
+    """A 0-dim float64 tensor holding ``value`` on ``device``. With ``cache`` the same tensor is
+    returned for the same ``(value, device)`` (at most 256 kept; the ops only read it): on a GPU
+    each new one would cost a fill kernel in every eager call of an op."""
+    if not cache:
+        return torch.full((), value, dtype=torch.float64, device=device)
+    key = (value, device)
+    t = _CONSTANTS.get(key)
+    if t is None:
+        if len(_CONSTANTS) >= _MAX_CONSTANTS:
+            _CONSTANTS.clear()
+        with torch.inference_mode(False):  # a normal tensor: training may save it for backward
+            t = _CONSTANTS[key] = torch.full((), value, dtype=torch.float64, device=device)
+    return t
 
 
 @lru_cache(maxsize=None)

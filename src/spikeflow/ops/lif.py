@@ -147,7 +147,7 @@ def lif(x: Tensor, v0: Tensor, *, mode: int, tau: float = 2.0, k: Tensor | None 
     hard = v_reset is not None
     if mode == PLIF_MODE and k is None:
         raise ValueError("lif: mode=PLIF_MODE needs k (1/tau as a 0-dim tensor)")
-    kt = k.reshape(()) if k is not None else x.new_ones((), dtype=torch.float64)
+    kt = k.reshape(()) if k is not None else param_tensor(1.0, x)  # IF/LIF: an unread stand-in
     at = param_tensor(alpha, x)
     params = [float(tau), float(v_threshold), float(v_reset) if hard else 0.0]
     flags = [int(mode), int(bool(decay_input)), int(hard), int(bool(strict)),
