@@ -248,6 +248,16 @@ def covering(specs: list[Spec]) -> list[Spec]:
 
 # ----------------------------------------------------------------------------- compiling
 _RES = re.compile(r"REG:(\d+)\s+STACK:(\d+)\s+SHARED:(\d+)\s+LOCAL:(\d+)")
+_ACCESS = re.compile(r"\b((?:ld|st)\.global(?:\.[a-z0-9]+)*)")
+
+
+def global_access(ptx: str) -> dict[str, int]:
+    """How many global loads/stores of each width the PTX has, e.g. ``{"ld.global.v4.b32": 7}``
+    (``v4.b32``: 128-bit vector accesses, what a bandwidth-bound kernel wants)."""
+    counts: dict[str, int] = {}
+    for m in _ACCESS.finditer(ptx):
+        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+    return counts
 
 
 def resources(cubin: bytes) -> dict[str, int]:
@@ -287,6 +297,7 @@ def compile_spec(spec: Spec, arch: int) -> dict[str, Any]:
         compiled = triton.compile(src, target=target, options=spec.options)
         row.update(ok=True, **resources(compiled.asm["cubin"]))
         row["ptx_lines"] = compiled.asm["ptx"].count("\n")
+        row["global_access"] = global_access(compiled.asm["ptx"])
     except Exception as err:  # noqa: BLE001 - reported per specialisation
         row.update(ok=False, error=f"{type(err).__name__}: {err}"[:4000])
     row["seconds"] = round(time.perf_counter() - t0, 3)
@@ -305,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the result rows here")
     args = parser.parse_args(argv)
     _check_wrappers_exist()
-    # sizes: a partial last block (N=300), an aligned one (N=4096, divisible by 16), T=1
-    sizes = ((3, 300), (1, 4096))
+    # sizes: a partial last block (N=300), an aligned one (N=4096, divisible by 16), T=1, and the
+    # benchmark's 16 x 65,536 neurons (the largest blocks: 1024 neurons per program)
+    sizes = ((3, 300), (1, 4096), (2, 1 << 20))
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     for arch in args.arch:

@@ -48,6 +48,15 @@ def test_every_kernel_compiles_for_sm90_without_spills(tmp_path):
                if r["kernel"] == "_lif_backward_kernel")
     n_aligned = {"N" in r["divisible_by_16"] for r in rows if r["kernel"] == "_lif_forward_kernel"}
     assert n_aligned == {True, False}
+    # bandwidth: with 1024 neurons per program and aligned rows the LIF kernels move their
+    # [T, N] streams with 128-bit vector loads and stores
+    big = [r for r in rows if r["kernel"] in ("_lif_forward_kernel", "_lif_backward_kernel")
+           and r["constexprs"]["BLOCK"] == 1024 and "N" in r["divisible_by_16"]]
+    assert {r["kernel"] for r in big} == {"_lif_forward_kernel", "_lif_backward_kernel"}
+    for r in big:
+        kinds = r["global_access"]
+        assert any(k.startswith("ld.global.v4") for k in kinds), kinds
+        assert any(k.startswith("st.global.v4") for k in kinds), kinds
     codes = {r["constexprs"].get("CODE") for r in rows if r["kernel"] == "_lif_backward_kernel"}
     assert codes == {0, 1, 2, 3, 4}
     leaks = {r["constexprs"].get("LEAK") for r in rows if r["kernel"] == "_lif_forward_kernel"}
