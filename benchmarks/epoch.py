@@ -279,19 +279,20 @@ def main(argv: Optional[list[str]] = None) -> list[dict]:
         for impl in args.impls:
             try:
                 if impl == "spikeflow":
+                    def attempt(sets: list[str], folder: Path) -> dict[str, Any]:
+                        return run_spikeflow(root, args.device, args.max_steps, args.max_eval,
+                                             args.mini, args.amp, sets, args.timeout, folder)
+
                     graphs = args.graphs == "on" or (args.graphs == "auto"
                                                      and device.type == "cuda")
-                    sets = args.sets + (["train.cuda_graphs=true"] if graphs else [])
-                    row = run_spikeflow(root, args.device, args.max_steps, args.max_eval,
-                                        args.mini, args.amp, sets, args.timeout, out_dir)
+                    row = attempt(args.sets + ["train.cuda_graphs=true"] if graphs else args.sets,
+                                  out_dir)
                     if graphs and "error" in row and args.graphs == "auto":
                         row["impl"] = "spikeflow (train.cuda_graphs=true)"
                         rows.append({**row, "device": str(device)})
                         print(f"{row['impl']} ERROR {row['error']}; again without CUDA graphs",
                               flush=True)
-                        row = run_spikeflow(root, args.device, args.max_steps, args.max_eval,
-                                            args.mini, args.amp, args.sets, args.timeout,
-                                            out_dir / "eager")
+                        row = attempt(args.sets, out_dir / "eager")
                 else:
                     row = run_spikingjelly(root, device, args.max_steps, args.max_eval,
                                            args.mini, args.amp)

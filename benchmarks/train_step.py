@@ -471,9 +471,9 @@ def measure_device(net: str, device: torch.device, amp: Optional[torch.dtype] = 
                 continue
             with torch.no_grad():
                 loss0 = float(trainer.loss())
-            # warm-up: compile, cudnn.benchmark, allocator, Adam state (graphs: + 3 eager steps
-            # and the capture)
-            for _ in range(warmup + (4 if trainer.graph is not None else 0)):
+            # warm-up: compile, cudnn.benchmark, allocator, Adam state (graphs: + the graph's own
+            # eager warm-up steps and the capture)
+            for _ in range(warmup + (trainer.graph.warmup + 1 if trainer.graph is not None else 0)):
                 trainer.step_async()
             row = {**base, **_gpu.summary(_gpu.time_ms(trainer.step_async, device, reps=repeats,
                                                        flush=False, prime=False))}

@@ -310,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="compute capabilities x10 (90: H100/H200, 80: A100, 89: L4/RTX 40)")
     parser.add_argument("--all", action="store_true",
                         help="every distinct specialisation (default: a covering set)")
-    parser.add_argument("--list", action="store_true", help="record only; print the specialisations")
+    parser.add_argument("--list", action="store_true",
+                        help="record only; print the specialisations")
     parser.add_argument("--allow-spills", action="store_true",
                         help="do not fail on local memory (register spills)")
     parser.add_argument("--json", type=Path, help="write the result rows here")
